@@ -1,0 +1,233 @@
+import { isAbsolute } from 'node:path';
+import { findDriver, driverNamesForHelp } from '../../drivers/names.ts';
+import { hostFacts } from '../host/platform.ts';
+import { inputError } from '../ui/errors.ts';
+import { validateProfileName } from './names.ts';
+import { SIZE_FORMS, formatMiB, parseSizeMiB } from './units.ts';
+
+export type SettingValue = string | number | boolean | string[];
+
+export interface SettingDefinition {
+  readonly key: string;
+  readonly description: string;
+  /** Where the key may be set; `global` keys make no sense per profile. */
+  readonly scope: 'any' | 'global';
+  readonly defaultValue: SettingValue;
+  /** For help: the accepted forms. */
+  readonly accepts: string;
+  /** Turns user text (flag, env, `config set`) or a stored value into the canonical value; throws a DevclusterError. */
+  parse(raw: string, origin: string): SettingValue;
+  format?(value: SettingValue): string;
+}
+
+export const MIN_MEMORY_MIB = 1024;
+export const MIN_DISK_MIB = 4096;
+export const MAX_DISK_MIB = 4 * 1024 * 1024;
+export const OLDEST_KUBERNETES_MINOR = 28;
+
+function invalid(origin: string, raw: string, accepted: string, advice?: string) {
+  return inputError('CONFIG_INVALID_VALUE', `${origin}: ${JSON.stringify(raw)} is not valid; accepted: ${accepted}`, advice === undefined ? {} : { advice });
+}
+
+function enumSetting(key: string, description: string, values: readonly string[], defaultValue: string): SettingDefinition {
+  return {
+    key, description, scope: 'any', defaultValue, accepts: values.join(' | '),
+    parse(raw, origin) {
+      const v = raw.trim().toLowerCase();
+      if (!values.includes(v)) throw invalid(origin, raw, values.join(', '));
+      return v;
+    },
+  };
+}
+
+function parseDriver(raw: string, origin: string): string {
+  if (raw.trim().toLowerCase() === 'auto') return 'auto';
+  const d = findDriver(raw);
+  if (d === undefined) {
+    throw inputError('DRIVER_UNKNOWN', `${origin}: unknown driver ${JSON.stringify(raw)}`, {
+      advice: `Known drivers: ${driverNamesForHelp()}; or "auto" to pick the best one for this host.`,
+    });
+  }
+  return d.name;
+}
+
+export function parseKubernetesVersion(raw: string, origin: string): string {
+  const v = raw.trim();
+  if (v === 'stable' || v === 'latest') return v;
+  const m = /^v?(\d+)\.(\d+)\.(\d+)$/.exec(v);
+  const accepted = `v1.${OLDEST_KUBERNETES_MINOR}.0 or newer as v1.N.N or 1.N.N, "stable" or "latest"`;
+  if (m === null || m[1] !== '1' || Number(m[2]) < OLDEST_KUBERNETES_MINOR || Number(m[2]) > 99) {
+    throw inputError('KUBERNETES_VERSION_INVALID', `${origin}: ${JSON.stringify(raw)} is not a Kubernetes version devcluster can install; accepted: ${accepted}`);
+  }
+  return `v${m[1]}.${Number(m[2])}.${Number(m[3])}`;
+}
+
+function parseCpus(raw: string, origin: string): number {
+  const cores = hostFacts().cpus;
+  const v = raw.trim().toLowerCase();
+  if (v === 'max') return cores;
+  if (!/^\d+$/.test(v) || Number(v) < 1) throw invalid(origin, raw, `a whole number from 1 to ${cores} (this host's cores), or "max"`);
+  const n = Number(v);
+  if (n > cores) {
+    throw inputError('HOST_CPUS_TOO_FEW', `${origin}: ${n} CPUs requested but this host has ${cores}`, {
+      advice: `Choose at most ${cores}, or "max".`,
+    });
+  }
+  return n;
+}
+
+function parseMemory(raw: string, origin: string): number {
+  const total = hostFacts().totalMemoryMiB;
+  if (raw.trim().toLowerCase() === 'max') return Math.max(MIN_MEMORY_MIB, Math.floor((total * 3) / 4));
+  const mib = parseSizeMiB(raw);
+  if (mib === undefined) throw invalid(origin, raw, `a size such as ${SIZE_FORMS}, or "max"`);
+  if (mib < MIN_MEMORY_MIB) throw invalid(origin, raw, `at least ${formatMiB(MIN_MEMORY_MIB)} (a Kubernetes node needs it)`);
+  if (mib > total) {
+    throw inputError('HOST_MEMORY_TOO_LOW', `${origin}: ${formatMiB(mib)} of memory requested but this host has ${formatMiB(total)}`, {
+      advice: `Choose less than ${formatMiB(total)}; leave room for the host (e.g. --memory ${formatMiB(Math.max(MIN_MEMORY_MIB, Math.floor(total / 2 / 1024) * 1024))}).`,
+    });
+  }
+  return mib;
+}
+
+function parseDisk(raw: string, origin: string): number {
+  const mib = parseSizeMiB(raw);
+  if (mib === undefined || mib < MIN_DISK_MIB || mib > MAX_DISK_MIB) {
+    throw invalid(origin, raw, `a size from ${formatMiB(MIN_DISK_MIB)} to ${formatMiB(MAX_DISK_MIB)}, such as 20g or 40960`);
+  }
+  return mib;
+}
+
+function parseImage(raw: string, origin: string): string {
+  const v = raw.trim();
+  if (/^[a-z0-9][a-z0-9.-]{0,62}$/.test(v) || isAbsolute(v) || /^https?:\/\/[^\s]+$/i.test(v)) return v;
+  throw invalid(origin, raw, 'a catalog image name (photon-5, debian-12), an absolute path to a disk image, or an http(s) URL');
+}
+
+function parseSha256(raw: string, origin: string): string {
+  const v = raw.trim().toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(v)) throw invalid(origin, raw, '64 hexadecimal characters (a sha256 digest)');
+  return v;
+}
+
+const PRIVATE_RANGES: ReadonlyArray<[number, number]> = [
+  [ipv4ToInt('10.0.0.0'), 8],
+  [ipv4ToInt('172.16.0.0'), 12],
+  [ipv4ToInt('192.168.0.0'), 16],
+];
+
+export function ipv4ToInt(ip: string): number {
+  const parts = ip.split('.').map(Number);
+  return (((parts[0] ?? 0) << 24) | ((parts[1] ?? 0) << 16) | ((parts[2] ?? 0) << 8) | (parts[3] ?? 0)) >>> 0;
+}
+
+export function isIpv4(text: string): boolean {
+  return /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(text);
+}
+
+function inRange(ip: number, base: number, prefix: number): boolean {
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  return ((ip & mask) >>> 0) === ((base & mask) >>> 0);
+}
+
+function parseSubnet(raw: string, origin: string): string {
+  const v = raw.trim();
+  if (v === 'auto') return v;
+  const accepted = '"auto" or a private IPv4 network with a prefix from /16 to /29, e.g. 192.168.211.0/24';
+  const m = /^([\d.]+)\/(\d{1,2})$/.exec(v);
+  if (m === null || !isIpv4(m[1] ?? '')) throw invalid(origin, raw, accepted);
+  const prefix = Number(m[2]);
+  const ip = ipv4ToInt(m[1] ?? '');
+  if (prefix < 16 || prefix > 29) throw invalid(origin, raw, accepted);
+  const hostBits = (1 << (32 - prefix)) - 1;
+  if ((ip & hostBits) !== 0) throw invalid(origin, raw, accepted, `The address has host bits set; did you mean ${intToIpv4((ip & ~hostBits) >>> 0)}/${prefix}?`);
+  if (!PRIVATE_RANGES.some(([base, p]) => inRange(ip, base, p) && prefix >= p)) throw invalid(origin, raw, accepted);
+  return v;
+}
+
+export function intToIpv4(n: number): string {
+  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
+}
+
+function parseStaticIp(raw: string, origin: string): string {
+  const v = raw.trim();
+  if (v === 'auto') return v;
+  if (!isIpv4(v)) throw invalid(origin, raw, '"auto" or an IPv4 address inside the subnet, e.g. 192.168.211.10');
+  return v;
+}
+
+function parseSwitchName(raw: string, origin: string): string {
+  // Hyper-V accepts almost any text; devcluster quotes it safely, so only
+  // control characters and absurd lengths are refused.
+  const v = raw.trim();
+  if (v.length < 1 || v.length > 100 || /[\p{Cc}]/u.test(v)) throw invalid(origin, raw, '1 to 100 printable characters');
+  return v;
+}
+
+function parseBridgeName(raw: string, origin: string): string {
+  const v = raw.trim();
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$/.test(v)) throw invalid(origin, raw, 'a Linux interface name: 1 to 15 letters, digits, "_", "." or "-"');
+  return v;
+}
+
+function parseIdList(raw: string, origin: string): string[] {
+  const ids = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const id of ids) if (!/^[A-Z][A-Z0-9_]{1,63}$/.test(id)) throw invalid(origin, raw, 'a comma-separated list of check IDs such as KUBECTL_NOT_ON_PATH');
+  return [...new Set(ids)];
+}
+
+function parseBool(raw: string, origin: string): boolean {
+  const v = raw.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw invalid(origin, raw, 'true or false');
+}
+
+export const SETTINGS: readonly SettingDefinition[] = [
+  { key: 'profile', description: 'The profile commands act on when -p is not given', scope: 'global', defaultValue: 'devcluster', accepts: 'a profile name', parse: (raw) => validateProfileName(raw.trim()) },
+  { key: 'driver', description: 'The hypervisor driver', scope: 'any', defaultValue: 'auto', accepts: `auto | ${driverNamesForHelp()}`, parse: parseDriver },
+  { key: 'cpus', description: 'Virtual CPUs for the VM', scope: 'any', defaultValue: 2, accepts: '1..host cores, or max', parse: parseCpus },
+  { key: 'memory', description: 'Memory for the VM (MiB when no unit)', scope: 'any', defaultValue: 4096, accepts: `${SIZE_FORMS}, or max`, parse: parseMemory, format: (v) => formatMiB(Number(v)) },
+  { key: 'disk-size', description: 'Size of the VM disk', scope: 'any', defaultValue: 20480, accepts: '4g to 4t, e.g. 20g', parse: parseDisk, format: (v) => formatMiB(Number(v)) },
+  { key: 'kubernetes-version', description: 'Kubernetes version to install', scope: 'any', defaultValue: 'stable', accepts: 'v1.N.N, 1.N.N, stable, latest', parse: parseKubernetesVersion },
+  { key: 'image', description: 'Guest image: catalog name, path or URL', scope: 'any', defaultValue: 'photon-5', accepts: 'photon-5, debian-12, /path/to/disk, https://...', parse: parseImage },
+  { key: 'image-sha256', description: 'Expected sha256 of --image when it is a path or URL', scope: 'any', defaultValue: '', accepts: '64 hex characters', parse: parseSha256 },
+  { key: 'subnet', description: 'Host-only network for the VM (Hyper-V NAT, QEMU bridge)', scope: 'any', defaultValue: 'auto', accepts: 'auto or a private CIDR /16../29', parse: parseSubnet },
+  { key: 'static-ip', description: 'The VM address inside the subnet', scope: 'any', defaultValue: 'auto', accepts: 'auto or an IPv4 address', parse: parseStaticIp },
+  { key: 'hyperv-switch', description: 'Hyper-V virtual switch devcluster uses (created when missing)', scope: 'any', defaultValue: 'devcluster', accepts: '1..100 printable characters', parse: parseSwitchName },
+  { key: 'qemu-network', description: 'QEMU networking: user (slirp, no root) or bridged (Linux, root)', scope: 'any', defaultValue: 'user', accepts: 'user | bridged', parse: enumSetting('qemu-network', '', ['user', 'bridged'], 'user').parse },
+  { key: 'qemu-bridge', description: 'Linux bridge for --qemu-network=bridged', scope: 'any', defaultValue: 'devcluster0', accepts: 'an interface name (max 15 chars)', parse: parseBridgeName },
+  { key: 'qemu-accel', description: 'QEMU accelerator', scope: 'any', defaultValue: 'auto', accepts: 'auto | kvm | hvf | whpx | tcg', parse: enumSetting('qemu-accel', '', ['auto', 'kvm', 'hvf', 'whpx', 'tcg'], 'auto').parse },
+  { key: 'offline', description: 'Use only cached images and binaries', scope: 'any', defaultValue: false, accepts: 'true | false', parse: parseBool },
+  { key: 'doctor.muted', description: 'Doctor check IDs whose warnings are hidden', scope: 'any', defaultValue: [], accepts: 'comma-separated check IDs', parse: parseIdList, format: (v) => (v as string[]).join(',') },
+];
+
+export function findSetting(key: string): SettingDefinition | undefined {
+  return SETTINGS.find((s) => s.key === key);
+}
+
+export function requireSetting(key: string): SettingDefinition {
+  const s = findSetting(key);
+  if (s === undefined) {
+    throw inputError('CONFIG_UNKNOWN_KEY', `unknown configuration key ${JSON.stringify(key)}`, {
+      advice: `Known keys: ${SETTINGS.map((d) => d.key).join(', ')}.`,
+    });
+  }
+  return s;
+}
+
+/** DEVCLUSTER_DISK_SIZE for disk-size, DEVCLUSTER_DOCTOR_MUTED for doctor.muted. */
+export function envName(key: string): string {
+  return `DEVCLUSTER_${key.toUpperCase().replace(/[-.]/g, '_')}`;
+}
+
+export function formatValue(def: SettingDefinition, value: SettingValue): string {
+  if (def.format !== undefined) return def.format(value);
+  return Array.isArray(value) ? value.join(',') : String(value);
+}
+
+/** Values read back from JSON files are checked with the same parser as typed ones. */
+export function parseStored(def: SettingDefinition, value: unknown, origin: string): SettingValue {
+  const text = Array.isArray(value) ? value.join(',') : String(value);
+  return def.parse(text, origin);
+}
