@@ -6,6 +6,10 @@ import { GROUP_CONFIG } from './groups.ts';
 
 export function registerProfile(program: Command): void {
   const profile = program.command('profile').description('List profiles (each profile is one cluster)').helpGroup(GROUP_CONFIG);
+  withExamples(profile, [
+    ['devcluster profile list', 'every cluster on this machine'],
+    ['devcluster config set profile dev', 'make "dev" the profile commands act on'],
+  ]);
   withExamples(
     profile
       .command('list')
