@@ -56,7 +56,7 @@ export const MAX_ISO_FILE_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_ISO_DATE = new Date(Date.UTC(1970, 0, 1, 0, 0, 0));
 
 const SYSTEM_AREA_SECTORS = 16;
-const PVD_SECTOR = 16;
+const PVD_SECTOR = SYSTEM_AREA_SECTORS;
 const JOLIET_SVD_SECTOR = 17;
 const TERMINATOR_SECTOR = 18;
 const PRIMARY_L_PATH_SECTOR = 19;
@@ -603,5 +603,3 @@ export function buildIso(options: IsoOptions): Uint8Array {
   for (const f of files) image.set(f.data, (dataSector[f.index] as number) * SECTOR_SIZE);
   return image;
 }
-
-export { SYSTEM_AREA_SECTORS as ISO_SYSTEM_AREA_SECTORS };

@@ -66,6 +66,6 @@ test('help lists commands in groups, and every command has examples', async () =
   for (const path of walk(buildProgram(), []).filter((p) => p.length > 0)) {
     const r = await runCli([...path, '--help'], { home });
     assert.equal(r.code, 0, path.join(' '));
-    assert.match(r.stdout, /Examples:\n\s+\$ devcluster/, `${path.join(' ')} --help has examples`);
+    assert.match(r.stdout, /Examples:\n\s+\$ .*devcluster/, `${path.join(' ')} --help has examples`);
   }
 });
