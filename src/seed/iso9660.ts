@@ -361,6 +361,7 @@ function validate(options: IsoOptions): Date {
       `A volume label is 1 to ${MAX_VOLUME_ID_LENGTH} characters: letters, digits, "_" and "-" (cloud-init looks for "cidata").`,
     );
   }
+  if (!Array.isArray(files)) invalid('ISO files must be a list', 'Pass files: [{ name, data }].');
   const seen = new Map<string, string>();
   for (const file of files) {
     const { name } = file;
@@ -491,28 +492,23 @@ export function buildIso(options: IsoOptions): Uint8Array {
   let primaryRootSectors = 0;
   let jolietRootSector = 0;
   let jolietRootSectors = 0;
-  let continuationSector = 0;
   const er = erEntry();
 
   const primaryRoot = (): number => primaryRootSector;
   const primaryRootSize = (): number => primaryRootSectors * SECTOR_SIZE;
   const jolietRoot = (): number => jolietRootSector;
   const jolietRootSize = (): number => jolietRootSectors * SECTOR_SIZE;
-  const dirSu = (...extra: Uint8Array[]): Uint8Array => concat(extra);
+  const rootDotSystemUse = (continuationSector: number): Uint8Array =>
+    concat([spEntry(), rrEntry(RR_PX | RR_TF), pxEntry(S_IFDIR | DIRECTORY_MODE, 2), tfEntry(date), ceEntry(continuationSector, 0, er.length)]);
 
+  // The CE entry's sector is filled in once the layout is known; its size does not depend on it.
+  const rootDot: RecordSpec = { identifier: Uint8Array.of(0), isDirectory: true, systemUse: rootDotSystemUse(0), extent: primaryRoot, size: primaryRootSize };
   const primaryRecords: RecordSpec[] = [
-    {
-      identifier: Uint8Array.of(0),
-      isDirectory: true,
-      // A placeholder CE is sized now and rewritten below once the sector is known.
-      systemUse: dirSu(spEntry(), rrEntry(RR_PX | RR_TF), pxEntry(S_IFDIR | DIRECTORY_MODE, 2), tfEntry(date), ceEntry(0, 0, er.length)),
-      extent: primaryRoot,
-      size: primaryRootSize,
-    },
+    rootDot,
     {
       identifier: Uint8Array.of(1),
       isDirectory: true,
-      systemUse: dirSu(rrEntry(RR_PX | RR_TF), pxEntry(S_IFDIR | DIRECTORY_MODE, 2), tfEntry(date)),
+      systemUse: concat([rrEntry(RR_PX | RR_TF), pxEntry(S_IFDIR | DIRECTORY_MODE, 2), tfEntry(date)]),
       extent: primaryRoot,
       size: primaryRootSize,
     },
@@ -528,8 +524,9 @@ export function buildIso(options: IsoOptions): Uint8Array {
       })),
   ];
 
+  const jolietDot: RecordSpec = { identifier: Uint8Array.of(0), isDirectory: true, systemUse: new Uint8Array(0), extent: jolietRoot, size: jolietRootSize };
   const jolietRecords: RecordSpec[] = [
-    { identifier: Uint8Array.of(0), isDirectory: true, systemUse: new Uint8Array(0), extent: jolietRoot, size: jolietRootSize },
+    jolietDot,
     { identifier: Uint8Array.of(1), isDirectory: true, systemUse: new Uint8Array(0), extent: jolietRoot, size: jolietRootSize },
     ...[...files]
       .sort((a, b) => compareCodeUnits(a.name, b.name))
@@ -546,7 +543,7 @@ export function buildIso(options: IsoOptions): Uint8Array {
   primaryRootSectors = directorySectors(primaryRecords);
   jolietRootSector = primaryRootSector + primaryRootSectors;
   jolietRootSectors = directorySectors(jolietRecords);
-  continuationSector = jolietRootSector + jolietRootSectors;
+  const continuationSector = jolietRootSector + jolietRootSectors;
   let next = continuationSector + 1;
   for (const f of files) {
     // An empty file still gets a valid in-volume address, it just occupies no sector.
@@ -555,14 +552,7 @@ export function buildIso(options: IsoOptions): Uint8Array {
   }
   const volumeSectors = next;
 
-  const rootDot = primaryRecords[0] as RecordSpec;
-  rootDot.systemUse = dirSu(
-    spEntry(),
-    rrEntry(RR_PX | RR_TF),
-    pxEntry(S_IFDIR | DIRECTORY_MODE, 2),
-    tfEntry(date),
-    ceEntry(continuationSector, 0, er.length),
-  );
+  rootDot.systemUse = rootDotSystemUse(continuationSector);
 
   const image = new Uint8Array(volumeSectors * SECTOR_SIZE);
   // Sectors 0-15 (the system area) stay zero.
@@ -573,7 +563,8 @@ export function buildIso(options: IsoOptions): Uint8Array {
       volumeSectors,
       lPathSector: PRIMARY_L_PATH_SECTOR,
       mPathSector: PRIMARY_M_PATH_SECTOR,
-      rootRecord: encodeRecord({ ...primaryRecords[0]!, systemUse: new Uint8Array(0) }, date),
+      // The descriptor's copy of the root record carries no System Use field.
+      rootRecord: encodeRecord({ ...rootDot, systemUse: new Uint8Array(0) }, date),
       date,
       joliet: false,
     }),
@@ -586,7 +577,7 @@ export function buildIso(options: IsoOptions): Uint8Array {
       volumeSectors,
       lPathSector: JOLIET_L_PATH_SECTOR,
       mPathSector: JOLIET_M_PATH_SECTOR,
-      rootRecord: encodeRecord(jolietRecords[0]!, date),
+      rootRecord: encodeRecord(jolietDot, date),
       date,
       joliet: true,
     }),

@@ -1,0 +1,27 @@
+/**
+ * SSH keys for the seed tests: throwaway keys made with `ssh-keygen` for
+ * these tests only, never used anywhere else.
+ */
+export const HOST_PRIVATE = `-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
+QyNTUxOQAAACCgou/cikcpwoUaUbitpV2+9ArSBPW7Ilt0VH20xq0SAAAAAJjpBVYY6QVW
+GAAAAAtzc2gtZWQyNTUxOQAAACCgou/cikcpwoUaUbitpV2+9ArSBPW7Ilt0VH20xq0SAA
+AAAEDz+yoYk2FKLErUi4QPtOd1cJNZbzHdR0bhjqypTnz8FKCi79yKRynChRpRuK2lXb70
+CtIE9bsiW3RUfbTGrRIAAAAAFGRldmNsdXN0ZXItdGVzdC1ob3N0AQ==
+-----END OPENSSH PRIVATE KEY-----
+`;
+export const HOST_PUBLIC = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKCi79yKRynChRpRuK2lXb70CtIE9bsiW3RUfbTGrRIA devcluster-test-host';
+export const OTHER_PUBLIC = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB3W+6vjd2vQf2m7Y6HsZxthf1e/GtPvvcgn1MjBC2K7 other';
+export const ECDSA_PUBLIC =
+  'ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBKR6GSDWX7p/U2vPsPep71N25anL+bMSIPBpsonSUqE+FYKXerSCnxSWyjw2uIuXsFNFyFg1dqunvKltWSpJyaQ= ec';
+// The same kind of key, protected with a passphrase.
+export const ENCRYPTED_PRIVATE = `-----BEGIN OPENSSH PRIVATE KEY-----
+b3BlbnNzaC1rZXktdjEAAAAACmFlczI1Ni1jdHIAAAAGYmNyeXB0AAAAGAAAABDKhlB4MO
+rvbiZWaR/VxzdUAAAAEAAAAAEAAAAzAAAAC3NzaC1lZDI1NTE5AAAAIJHwQ2ufFCWW+coZ
+aqDaSRR0bzmTxcaJ5zP2NuKKAkTeAAAAkIT3LGoyzUtyvSBKLKJOQvG1YPMZ2HaZqxQAl1
+Evt/TnHrw2/mo5FihVNDwik8x7H8adQshUrStwpigLkG/EHpvFII77UN68VvzTZjYlsG8S
+bIGmBu2+Z40+M9Oy5YHs+whwaYShndbx0aQqe6OVDGaQ7Enyj8oZY1LaNjpOznhDBPCFe2
+X6X3I2bk+0cCl9BQ==
+-----END OPENSSH PRIVATE KEY-----
+`;
+export const ENCRYPTED_PUBLIC = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJHwQ2ufFCWW+coZaqDaSRR0bzmTxcaJ5zP2NuKKAkTe enc';
