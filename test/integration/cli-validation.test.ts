@@ -76,7 +76,7 @@ test('valid settings are saved where asked and resolved with precedence flags > 
   const h = await tempDir();
   assert.equal((await runCli(['config', 'set', 'memory', '6g'], { home: h, env: ENV })).code, 0);
   assert.equal((await runCli(['config', 'set', '-p', 'dev', 'memory', '8g'], { home: h, env: ENV })).code, 0);
-  const get = async (args: string[], env: Record<string, string> = {}) => JSON.parse((await runCli(['config', 'get', ...args, '-o', 'json'], { home: h, env: { ...ENV, ...env } })).stdout) as { value: unknown; source: string };
+  const get = async (args: string[], env: Record<string, string> = {}) => JSON.parse((await runCli(['config', 'get', ...args, '-o', 'json'], { home: h, env: { ...ENV, ...env } })).stdout) as { profile: string; value: unknown; source: string };
   assert.deepEqual(await get(['memory']), { profile: 'devcluster', key: 'memory', value: 6144, source: 'global', origin: join(h, 'config.json') });
   assert.equal((await get(['-p', 'dev', 'memory'])).value, 8192);
   assert.equal((await get(['-p', 'dev', 'memory'])).source, 'profile');
