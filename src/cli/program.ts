@@ -5,6 +5,7 @@ import { registerConfig } from './config.ts';
 import { registerProfile } from './profile.ts';
 import { registerVersion } from './version.ts';
 import { registerCompletion } from './completion.ts';
+import { registerDoctor } from './doctor.ts';
 import { Output } from '../ui/output.ts';
 
 /** Builds the whole command tree; command modules do their heavy imports inside their actions. */
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerConfig(program);
   registerProfile(program);
   registerCompletion(program);
+  registerDoctor(program);
 
   applyErrorHandling(program);
   return program;

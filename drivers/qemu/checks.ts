@@ -1,0 +1,241 @@
+import { access, constants, readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { registerDriverChecks } from '../../src/doctor/registry.ts';
+import { fail, pass, skip, warn, errorText } from '../../src/doctor/outcome.ts';
+import { findOnPath } from '../../src/doctor/checks/tools.ts';
+import { parseOsRelease } from '../../src/doctor/checks/host.ts';
+import { settingOf } from '../../src/doctor/context.ts';
+import { isDevclusterError } from '../../src/ui/errors.ts';
+import type { Check, CheckContext, CheckOutcome, FixCommand } from '../../src/doctor/types.ts';
+
+/**
+ * The QEMU driver's doctor checks: the binaries, access to /dev/kvm, and
+ * whether the platform's accelerator can really start a VM. /dev/kvm
+ * existing proves little (nested virtualisation often refuses the host CPU
+ * model), so the accelerator check starts QEMU with it and asks over QMP.
+ */
+
+export type QemuAccel = 'kvm' | 'hvf' | 'whpx';
+
+export function platformAccel(platform: NodeJS.Platform): QemuAccel | undefined {
+  return platform === 'linux' ? 'kvm' : platform === 'darwin' ? 'hvf' : platform === 'win32' ? 'whpx' : undefined;
+}
+
+export function qemuSystemName(arch: string, platform: NodeJS.Platform): string {
+  return `qemu-system-${arch === 'arm64' ? 'aarch64' : 'x86_64'}${platform === 'win32' ? '.exe' : ''}`;
+}
+
+/** Where installers put QEMU when it is not on PATH. */
+const EXTRA_DIRS: Readonly<Partial<Record<NodeJS.Platform, string[]>>> = {
+  darwin: ['/opt/homebrew/bin', '/usr/local/bin'],
+  win32: ['C:\\Program Files\\qemu'],
+};
+
+async function findQemuBinary(ctx: CheckContext, name: string): Promise<string | undefined> {
+  const onPath = await findOnPath(name.replace(/\.exe$/, ''), ctx.env, ctx.host.platform);
+  if (onPath !== undefined) return onPath;
+  for (const dir of EXTRA_DIRS[ctx.host.platform] ?? []) {
+    const candidate = join(dir, name);
+    try {
+      await access(candidate, constants.F_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** "QEMU emulator version 7.2.22 (Debian ...)" -> [7, 2, 22]. */
+export function parseQemuVersion(text: string): [number, number, number] | undefined {
+  const m = /version (\d+)\.(\d+)(?:\.(\d+))?/.exec(text);
+  return m === null ? undefined : [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+}
+
+/** The oldest QEMU the driver's command line is written for (Ubuntu 22.04 ships 6.2). */
+export const MIN_QEMU: readonly [number, number] = [6, 2];
+
+export function installCommands(platform: NodeJS.Platform, arch: string, osRelease: Record<string, string>): FixCommand[] {
+  const arm = arch === 'arm64';
+  if (platform === 'darwin') return [{ shell: 'sh', run: 'brew install qemu', elevated: false }];
+  if (platform === 'win32') return [{ shell: 'powershell', run: 'winget install --exact --id SoftwareFreedomConservancy.QEMU', elevated: false }];
+  const family = `${osRelease['ID'] ?? ''} ${osRelease['ID_LIKE'] ?? ''}`;
+  if (/\b(debian|ubuntu)\b/.test(family)) return [{ shell: 'sh', run: `sudo apt-get install -y ${arm ? 'qemu-system-arm qemu-efi-aarch64' : 'qemu-system-x86'} qemu-utils`, elevated: true }];
+  if (/\b(fedora|rhel|centos)\b/.test(family)) return [{ shell: 'sh', run: 'sudo dnf install -y qemu-kvm qemu-img', elevated: true }];
+  if (/\barch\b/.test(family)) return [{ shell: 'sh', run: 'sudo pacman -S --needed qemu-base', elevated: true }];
+  if (/\b(suse|opensuse)\b/.test(family)) return [{ shell: 'sh', run: `sudo zypper install ${arm ? 'qemu-arm' : 'qemu-x86'} qemu-tools`, elevated: true }];
+  return [];
+}
+
+interface QemuFound {
+  system?: string;
+  img?: string;
+  version?: [number, number, number];
+  problem?: string;
+}
+
+async function qemuFound(ctx: CheckContext): Promise<QemuFound> {
+  return ctx.memo('qemu', async (c) => {
+    const system = await findQemuBinary(c, qemuSystemName(c.host.arch, c.host.platform));
+    const img = await findQemuBinary(c, c.host.platform === 'win32' ? 'qemu-img.exe' : 'qemu-img');
+    if (system === undefined) return { ...(img === undefined ? {} : { img }) };
+    try {
+      const r = await c.exec(system, ['--version'], { timeoutMs: 10_000, parse: true });
+      const version = parseQemuVersion(r.stdout);
+      return { system, ...(img === undefined ? {} : { img }), ...(version === undefined ? { problem: 'no version in its output' } : { version }) };
+    } catch (e) {
+      return { system, ...(img === undefined ? {} : { img }), problem: errorText(e) };
+    }
+  });
+}
+
+const installedCheck: Check = {
+  id: 'QEMU_NOT_INSTALLED',
+  title: 'QEMU',
+  category: 'hypervisor',
+  looksAt: 'qemu-system-<arch> and qemu-img on PATH (and the installers\' default folders), and the QEMU version',
+  drivers: ['qemu'],
+  fatal: true,
+  exitCode: 65,
+  async run(ctx) {
+    const q = await qemuFound(ctx);
+    const name = qemuSystemName(ctx.host.arch, ctx.host.platform);
+    const osRelease = ctx.host.platform === 'linux' ? parseOsRelease(await readFile('/etc/os-release', 'utf8').catch(() => '')) : {};
+    const install = {
+      description: 'Install QEMU with the package manager of this system.',
+      commands: installCommands(ctx.host.platform, ctx.host.arch, osRelease),
+    };
+    const missing = [q.system === undefined ? name : undefined, q.img === undefined ? 'qemu-img' : undefined].filter((x) => x !== undefined);
+    if (missing.length > 0) return fail(`${missing.join(' and ')} not found`, { fix: install });
+    if (q.problem !== undefined || q.version === undefined) return fail(`${q.system} does not run: ${q.problem ?? 'unknown'}`, { fix: install });
+    const v = q.version;
+    const text = `QEMU ${v.join('.')} (${q.system})`;
+    if (v[0] < MIN_QEMU[0] || (v[0] === MIN_QEMU[0] && v[1] < MIN_QEMU[1])) {
+      return warn(`${text} is older than ${MIN_QEMU.join('.')}, the oldest devcluster is tested with`, { fix: { ...install, description: 'Update QEMU with the package manager of this system.' } });
+    }
+    return pass(text, [`qemu-img: ${q.img}`]);
+  },
+};
+
+const kvmPermissionCheck: Check = {
+  id: 'QEMU_KVM_PERMISSION',
+  title: 'KVM access',
+  category: 'hypervisor',
+  looksAt: 'that /dev/kvm can be opened for reading and writing by this user',
+  platforms: ['linux'],
+  drivers: ['qemu'],
+  fatal: true,
+  exitCode: 67,
+  async run(ctx) {
+    try {
+      await access('/dev/kvm', constants.F_OK);
+    } catch {
+      return skip('there is no /dev/kvm on this host');
+    }
+    try {
+      await access('/dev/kvm', constants.R_OK | constants.W_OK);
+      ctx.evidence({ command: 'open /dev/kvm read-write', exitCode: 0 });
+      return pass('/dev/kvm is readable and writable');
+    } catch (e) {
+      ctx.evidence({ command: 'open /dev/kvm read-write', error: (e as Error).message });
+    }
+    const user = userInfo().username;
+    const soft = String(settingOf(ctx, 'qemu-accel', 'auto')) !== 'kvm';
+    const outcome = soft ? warn : fail;
+    return outcome(`${user} cannot open /dev/kvm${soft ? '; QEMU would fall back to slow software emulation' : ''}`, {
+      fix: {
+        description: 'Add yourself to the kvm group, then sign out and back in so the new group applies.',
+        commands: [{ shell: 'sh', run: `sudo usermod -aG kvm ${user}`, elevated: true }],
+        apply: async (c) => {
+          await c.execElevated('usermod', ['-aG', 'kvm', user], { timeoutMs: 30_000 });
+        },
+        elevated: true,
+        requires: ['relogin'],
+      },
+    });
+  },
+};
+
+/** The probe: the accelerator with the host CPU model, paused (-S), driven over QMP on stdio. */
+export function accelProbeArgs(accel: QemuAccel, arch: string): string[] {
+  return [
+    '-accel', accel,
+    // WHPX has no "host" model; KVM and HVF pass the host CPU through, as the driver does.
+    ...(accel === 'whpx' ? [] : ['-cpu', 'host']),
+    '-machine', arch === 'arm64' ? 'virt' : 'q35',
+    '-m', '64',
+    '-S', '-nodefaults', '-display', 'none', '-no-user-config',
+    '-qmp', 'stdio',
+  ];
+}
+
+export const QMP_PROBE_INPUT = ['{"execute":"qmp_capabilities"}', '{"execute":"query-kvm"}', '{"execute":"quit"}', ''].join('\n');
+
+/** Reads the probe's result: QEMU must have answered QMP and quit cleanly. */
+export function interpretAccelProbe(accel: QemuAccel, exitCode: number, stdout: string, stderr: string): { ok: boolean; reason: string } {
+  const answered = stdout.includes('"QMP"') && /"return"\s*:/.test(stdout);
+  if (exitCode === 0 && answered) {
+    if (accel === 'kvm' && /"enabled"\s*:\s*false/.test(stdout)) return { ok: false, reason: 'QEMU started without KVM enabled' };
+    return { ok: true, reason: `a paused VM started with ${accel.toUpperCase()}` };
+  }
+  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !/warning:/i.test(l));
+  const reason = lines.find((l) => /error|failed|could not|not supported|HV_|WHPX|KVM/i.test(l)) ?? lines[lines.length - 1] ?? `QEMU exited with ${exitCode}`;
+  return { ok: false, reason: reason.replace(/^qemu-system-[\w.]+:\s*/, '').replace(/^error:\s*/i, '') };
+}
+
+const accelCheck: Check = {
+  id: 'QEMU_ACCEL_UNAVAILABLE',
+  title: 'QEMU acceleration',
+  category: 'hypervisor',
+  looksAt: 'starts a paused QEMU VM with the platform accelerator (KVM, HVF or WHPX) and the host CPU model, and asks it over QMP whether it runs',
+  drivers: ['qemu'],
+  requires: ['QEMU_NOT_INSTALLED'],
+  fatal: true,
+  exitCode: 68,
+  timeoutMs: 30_000,
+  async run(ctx) {
+    const setting = String(settingOf(ctx, 'qemu-accel', 'auto'));
+    if (setting === 'tcg') return skip('software emulation (TCG) chosen with qemu-accel=tcg');
+    const accel = setting === 'auto' ? platformAccel(ctx.host.platform) : (setting as QemuAccel);
+    if (accel === undefined) return skip(`no hardware accelerator on ${ctx.host.platform}`);
+    const soft = setting === 'auto';
+    const outcome = (summary: string, details: string[]): CheckOutcome =>
+      (soft ? warn : fail)(`${summary}${soft ? '; devcluster will use software emulation (TCG), which is several times slower' : ''}`, {
+        details,
+        fix: {
+          description: soft
+            ? 'Enable hardware virtualization (firmware setting, or nested virtualization on the outer hypervisor) to make the VM fast; nothing is needed for it to work.'
+            : 'Enable hardware virtualization, or let devcluster fall back to software emulation by setting qemu-accel to auto.',
+          commands: soft ? [] : [{ shell: 'sh', run: 'devcluster config set qemu-accel auto', elevated: false }],
+        },
+        related: accel === 'kvm' ? ['kubernetes/minikube#5282'] : [],
+      });
+    if (accel === 'kvm') {
+      try {
+        await access('/dev/kvm', constants.R_OK | constants.W_OK);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        return outcome(code === 'ENOENT' ? 'there is no /dev/kvm' : `/dev/kvm cannot be opened (${code ?? 'error'})`, []);
+      }
+    }
+    const q = await qemuFound(ctx);
+    if (q.system === undefined) return skip('QEMU is not installed');
+    let r;
+    try {
+      r = await ctx.exec(q.system, accelProbeArgs(accel, ctx.host.arch), { timeoutMs: 20_000, parse: true, input: QMP_PROBE_INPUT, okExitCodes: [1] });
+    } catch (e) {
+      // QEMU aborts (SIGABRT) when KVM refuses the host CPU model under nested virtualisation.
+      const stderr = isDevclusterError(e) && typeof e.details['stderrTail'] === 'string' ? e.details['stderrTail'] : '';
+      const verdict = interpretAccelProbe(accel, -1, '', stderr || errorText(e));
+      return outcome(`${accel.toUpperCase()} cannot start a VM here: ${verdict.reason}`, ['/dev/kvm can exist while KVM still refuses to run a VM, typically inside a VM without full nested virtualization.']);
+    }
+    const verdict = interpretAccelProbe(accel, r.exitCode, r.stdout, r.stderr);
+    if (!verdict.ok) return outcome(`${accel.toUpperCase()} cannot start a VM here: ${verdict.reason}`, []);
+    return pass(`${accel.toUpperCase()}: ${verdict.reason}`);
+  },
+};
+
+export const QEMU_CHECKS: readonly Check[] = [installedCheck, kvmPermissionCheck, accelCheck];
+
+registerDriverChecks('qemu', QEMU_CHECKS);

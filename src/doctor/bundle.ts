@@ -1,0 +1,145 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ZipFile } from 'yazl';
+import { packageVersion } from '../cli/version-info.ts';
+import { writeFileAtomic } from '../profile/atomic.ts';
+import { redact } from '../ui/redact.ts';
+import { createDoctorContext } from './context.ts';
+import { loadDriverChecks } from './driver-checks.ts';
+import { maskProxyPassword, PROXY_VARIABLES } from './net.ts';
+import { buildReport, reportToJson } from './report.ts';
+import { runChecks } from './runner.ts';
+import type { DoctorContext, DoctorReport, GuestAccessor } from './types.ts';
+
+export interface SupportBundleOptions {
+  /** $DEVCLUSTER_HOME; taken from the context when one is given. */
+  home?: string;
+  profile?: string;
+  signal?: AbortSignal;
+  guest?: GuestAccessor;
+  /** A doctor report already made in this run, to avoid running the checks twice. */
+  report?: DoctorReport;
+  /** Where to write the zip; default $DEVCLUSTER_HOME/bundles/devcluster-<profile>-<time>.zip. */
+  outputPath?: string;
+  /** How many of the newest command logs to include. */
+  maxLogs?: number;
+}
+
+/** Per-file size cap: the end of a long log is the part that explains a failure. */
+const MAX_FILE_BYTES = 4 * 1024 * 1024;
+const DEFAULT_MAX_LOGS = 10;
+
+/** redact() plus proxy passwords written without a URL scheme (HTTPS_PROXY=user:pass@host). */
+export function maskSecrets(text: string): string {
+  return redact(text).replace(/\b([A-Za-z_]*proxy[A-Za-z_]*\s*[=:]\s*["']?)([^\s:/@"']+):([^\s@/"']+)@/gi, '$1$2:********@');
+}
+
+async function readTail(path: string): Promise<string | undefined> {
+  try {
+    const info = await stat(path);
+    const buf = await readFile(path);
+    const text = buf.subarray(Math.max(0, info.size - MAX_FILE_BYTES)).toString('utf8');
+    return info.size > MAX_FILE_BYTES ? `... (first ${info.size - MAX_FILE_BYTES} bytes omitted)\n${text}` : text;
+  } catch {
+    return undefined;
+  }
+}
+
+function environmentText(env: NodeJS.ProcessEnv): string {
+  const keys = Object.keys(env)
+    .filter((k) => k.startsWith('DEVCLUSTER_') || k === 'KUBECONFIG' || (PROXY_VARIABLES as readonly string[]).includes(k) || /^no_proxy$/i.test(k) || k === 'SHELL')
+    .sort();
+  return keys.map((k) => `${k}=${maskProxyPassword(env[k] ?? '')}`).join('\n');
+}
+
+function isContext(x: unknown): x is DoctorContext {
+  return typeof x === 'object' && x !== null && 'exec' in x && 'profilePaths' in x;
+}
+
+/**
+ * `devcluster logs --bundle`: a zip for a bug report with the doctor's JSON
+ * report, the newest command logs, the VM's serial log, the profile's state
+ * and, when the guest answers, the kubelet and containerd journals. Every
+ * file passes through the redaction of secrets and proxy passwords.
+ */
+export async function createSupportBundle(contextOrOptions: DoctorContext | SupportBundleOptions, maybeOptions: SupportBundleOptions = {}): Promise<string> {
+  const options = isContext(contextOrOptions) ? maybeOptions : contextOrOptions;
+  await loadDriverChecks();
+  const ctx = isContext(contextOrOptions)
+    ? contextOrOptions
+    : await createDoctorContext({
+        home: options.home ?? (await import('../profile/paths.ts')).devclusterHome(),
+        profileFlag: options.profile,
+        ...(options.guest === undefined ? {} : { guest: options.guest }),
+      });
+  const guest = options.guest ?? ctx.guest;
+  const files: Array<{ name: string; text: string }> = [];
+  const notes: string[] = [];
+
+  const report = options.report ?? buildReport(ctx, await runChecks(ctx, { muted: [] }));
+  files.push({ name: 'doctor.json', text: `${JSON.stringify(reportToJson(report), null, 2)}\n` });
+
+  const logNames = (await readdir(ctx.paths.logs).catch(() => [] as string[])).filter((f) => f.endsWith('.log')).sort();
+  for (const name of logNames.slice(-(options.maxLogs ?? DEFAULT_MAX_LOGS))) {
+    const text = await readTail(join(ctx.paths.logs, name));
+    if (text !== undefined) files.push({ name: `logs/${name}`, text });
+  }
+  if (logNames.length === 0) notes.push('No command logs were found.');
+
+  const profileLogs = (await readdir(ctx.profilePaths.logs).catch(() => [] as string[])).sort();
+  for (const name of profileLogs) {
+    const text = await readTail(join(ctx.profilePaths.logs, name));
+    if (text !== undefined) files.push({ name: `profile/logs/${name}`, text });
+  }
+  if (!profileLogs.includes('serial.log')) notes.push('No serial log: the VM has not been started.');
+
+  for (const [label, path] of [
+    ['profile/state.json', ctx.profilePaths.state],
+    ['profile/config.json', ctx.profilePaths.config],
+    ['config.json', ctx.paths.globalConfig],
+  ] as const) {
+    const text = await readTail(path);
+    if (text !== undefined) files.push({ name: label, text });
+  }
+
+  if (guest !== undefined) {
+    for (const unit of ['kubelet', 'containerd']) {
+      try {
+        const r = await guest.exec(['journalctl', '-u', unit, '-n', '3000', '--no-pager'], { timeoutMs: 30_000, ...(options.signal === undefined ? {} : { signal: options.signal }) });
+        files.push({ name: `guest/${unit}.journal.txt`, text: r.stdout + (r.stderr.trim() === '' ? '' : `\n--- stderr ---\n${r.stderr}`) });
+      } catch (e) {
+        notes.push(`The ${unit} journal could not be read: ${(e as Error).message}`);
+      }
+    }
+  } else {
+    notes.push('No guest journals: no SSH access to a running VM.');
+  }
+
+  files.push({ name: 'environment.txt', text: `${environmentText(ctx.env)}\n` });
+  const stamp = new Date(ctx.now()).toISOString();
+  const readme = [
+    `devcluster ${packageVersion()} support bundle for profile ${ctx.profile}, made ${stamp}.`,
+    `Host: ${ctx.host.platform}/${ctx.host.arch} ${ctx.host.release}; driver ${ctx.driver}.`,
+    'Private keys, tokens, kubeconfig credentials and proxy passwords are replaced by ********.',
+    '',
+    'Files:',
+    ...files.map((f) => `  ${f.name}`),
+    ...(notes.length === 0 ? [] : ['', 'Notes:', ...notes.map((n) => `  ${n}`)]),
+  ].join('\n');
+  files.unshift({ name: 'README.txt', text: `${readme}\n` });
+
+  const zip = new ZipFile();
+  const mtime = new Date(ctx.now());
+  for (const f of files) zip.addBuffer(Buffer.from(maskSecrets(f.text), 'utf8'), f.name, { mtime, mode: 0o600 });
+  const chunks: Buffer[] = [];
+  const done = new Promise<Buffer>((resolve, reject) => {
+    zip.outputStream.on('data', (c: Buffer) => chunks.push(c));
+    zip.outputStream.on('end', () => resolve(Buffer.concat(chunks)));
+    zip.outputStream.on('error', reject);
+  });
+  zip.end();
+  const data = await done;
+  const path = options.outputPath ?? join(ctx.home, 'bundles', `devcluster-${ctx.profile}-${stamp.replace(/[-:]/g, '').replace(/\..*$/, '')}.zip`);
+  await writeFileAtomic(path, data, { mode: 0o600 });
+  return path;
+}

@@ -1,0 +1,175 @@
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { DRIVER_DESCRIPTORS, findDriver, driverNamesForHelp } from '../../drivers/names.ts';
+import { run } from '../host/exec.ts';
+import { hostFacts } from '../host/platform.ts';
+import type { HostFacts } from '../host/platform.ts';
+import { readJsonIfExists } from '../profile/atomic.ts';
+import { resolveConfig } from '../profile/config.ts';
+import type { ResolvedConfig } from '../profile/config.ts';
+import { DEFAULT_PROFILE, validateProfileName } from '../profile/names.ts';
+import { homePaths, profilePaths } from '../profile/paths.ts';
+import { SETTINGS } from '../profile/settings.ts';
+import { parseSizeMiB } from '../profile/units.ts';
+import { inputError, isDevclusterError } from '../ui/errors.ts';
+import { httpClusterAccessor } from './cluster-http.ts';
+import type { ClusterAccessor, ClusterState, DoctorContext, ExecFn, GuestAccessor, Thresholds } from './types.ts';
+
+export const DEFAULT_THRESHOLDS: Thresholds = {
+  minFreeDiskMiB: 10 * 1024,
+  maxClockSkewSeconds: 2,
+  certificateWarnDays: 30,
+};
+
+export interface DoctorContextOptions {
+  home: string;
+  env?: NodeJS.ProcessEnv;
+  /** -p as typed. */
+  profileFlag?: string | undefined;
+  /** --driver as typed. */
+  driverFlag?: string | undefined;
+  host?: HostFacts;
+  exec?: ExecFn;
+  execElevated?: ExecFn;
+  guest?: GuestAccessor;
+  /** Defaults to HTTPS against state.json's apiServer when the cluster runs. */
+  kube?: ClusterAccessor;
+  thresholds?: Partial<Thresholds>;
+  now?: () => number;
+}
+
+/** The driver doctor checks for: --driver, else the config, else the preferred driver of this platform. */
+export function resolveDoctorDriver(flag: string | undefined, configured: string, platform: NodeJS.Platform): { name: string; source: 'flag' | 'config' | 'auto' } {
+  if (flag !== undefined) {
+    const d = findDriver(flag);
+    if (d === undefined) {
+      throw inputError('DRIVER_UNKNOWN', `--driver: unknown driver ${JSON.stringify(flag)}`, { advice: `Known drivers: ${driverNamesForHelp()}.` });
+    }
+    return { name: d.name, source: 'flag' };
+  }
+  if (configured !== 'auto') return { name: configured, source: 'config' };
+  const best = [...DRIVER_DESCRIPTORS]
+    .filter((d) => d.platforms.includes(platform))
+    .sort((a, b) => (b.priority[platform] ?? 0) - (a.priority[platform] ?? 0))[0];
+  return { name: best?.name ?? 'qemu', source: 'auto' };
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' && v !== '' ? v : undefined;
+}
+
+/**
+ * Reads the fields of profiles/<p>/state.json the doctor uses (see
+ * src/profile/state.ts). The state file belongs to the lifecycle; missing
+ * fields simply leave gaps.
+ */
+export async function readClusterState(statePath: string): Promise<ClusterState> {
+  let raw: unknown;
+  try {
+    raw = await readJsonIfExists(statePath);
+  } catch {
+    return { exists: true, running: false, state: 'unreadable' };
+  }
+  if (raw === undefined || typeof raw !== 'object' || raw === null) return { exists: false, running: false };
+  const s = raw as Record<string, unknown>;
+  const obj = (v: unknown) => (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+  const network = obj(s['network']);
+  const created = obj(s['created']);
+  const driverData = obj(s['driverData']);
+  const state = str(s['status']) ?? str(s['state']);
+  const apiServer = str(s['apiServer']);
+  const kubernetesVersion = str(s['kubernetesVersion']) ?? str(created['kubernetesVersion']);
+  const subnet = str(s['subnet']) ?? str(network['subnet']) ?? str(driverData['subnet']);
+  const guestIp = str(s['ip']) ?? str(s['guestIp']) ?? str(network['guestIp']);
+  const driver = str(s['driver']);
+  return {
+    exists: true,
+    running: state?.toLowerCase() === 'running',
+    ...(state === undefined ? {} : { state: state.toLowerCase() }),
+    ...(apiServer === undefined ? {} : { apiServer }),
+    ...(kubernetesVersion === undefined ? {} : { kubernetesVersion }),
+    ...(subnet === undefined ? {} : { subnet }),
+    ...(guestIp === undefined ? {} : { guestIp }),
+    ...(driver === undefined ? {} : { driver }),
+  };
+}
+
+function defaultConfig(profile: string): ResolvedConfig {
+  const settings: ResolvedConfig['settings'] = {};
+  for (const d of SETTINGS) settings[d.key] = { key: d.key, value: d.defaultValue, source: 'default', origin: 'default' };
+  return { profile, settings };
+}
+
+/** Runs as root: directly when the process is root, else through sudo (-n when nobody can answer a prompt). */
+export function elevatedExec(exec: ExecFn, platform: NodeJS.Platform, interactive: boolean): ExecFn {
+  return (command, args, options) => {
+    if (platform === 'win32' || process.getuid?.() === 0) return exec(command, args, options);
+    return exec('sudo', [...(interactive ? [] : ['-n']), '--', command, ...args], options);
+  };
+}
+
+export function thresholdsFromEnv(env: NodeJS.ProcessEnv): Partial<Thresholds> {
+  const out: Partial<Thresholds> = {};
+  // A knob for constrained machines and for tests that need a full disk for real.
+  const disk = env['DEVCLUSTER_DOCTOR_MIN_FREE_DISK'];
+  if (disk !== undefined && disk !== '') {
+    const mib = parseSizeMiB(disk);
+    if (mib === undefined) throw inputError('CONFIG_INVALID_VALUE', `DEVCLUSTER_DOCTOR_MIN_FREE_DISK: ${JSON.stringify(disk)} is not a size; accepted: e.g. 10g, 512m`);
+    out.minFreeDiskMiB = mib;
+  }
+  return out;
+}
+
+export async function createDoctorContext(options: DoctorContextOptions): Promise<DoctorContext> {
+  const env = options.env ?? process.env;
+  const host = options.host ?? hostFacts();
+  let config: ResolvedConfig;
+  let configProblem: string | undefined;
+  try {
+    config = await resolveConfig({ home: options.home, profileFlag: options.profileFlag, env });
+  } catch (e) {
+    // A bad config file is one of the things the doctor reports, not a reason to stop.
+    if (!isDevclusterError(e) || e.id === 'PROFILE_INVALID_NAME') throw e;
+    configProblem = e.message;
+    const profile = options.profileFlag === undefined ? DEFAULT_PROFILE : validateProfileName(options.profileFlag);
+    config = defaultConfig(profile);
+  }
+  const driver = resolveDoctorDriver(options.driverFlag, String(config.settings['driver']?.value ?? 'auto'), host.platform);
+  const pPaths = profilePaths(options.home, config.profile);
+  const cluster = await readClusterState(pPaths.state);
+  const exec = options.exec ?? run;
+  const userHome = env['HOME'] ?? env['USERPROFILE'] ?? homedir();
+  const caFile = join(pPaths.pki, 'ca.crt');
+  const kube = options.kube ?? (cluster.running && cluster.apiServer !== undefined ? httpClusterAccessor(cluster.apiServer, existsSync(caFile) ? caFile : undefined) : undefined);
+  return {
+    host,
+    env,
+    home: options.home,
+    paths: homePaths(options.home),
+    userHome,
+    profile: config.profile,
+    profilePaths: pPaths,
+    config,
+    ...(configProblem === undefined ? {} : { configProblem }),
+    driver: driver.name,
+    driverSource: driver.source,
+    cluster,
+    exec,
+    execElevated: options.execElevated ?? elevatedExec(exec, host.platform, process.stdin.isTTY === true),
+    ...(options.guest === undefined ? {} : { guest: options.guest }),
+    ...(kube === undefined ? {} : { kube }),
+    thresholds: { ...DEFAULT_THRESHOLDS, ...thresholdsFromEnv(env), ...options.thresholds },
+    now: options.now ?? Date.now,
+  };
+}
+
+/** The same context for another driver (start's preflight names its driver). */
+export function withDriver(ctx: DoctorContext, driver: string): DoctorContext {
+  return { ...ctx, driver, driverSource: 'flag' };
+}
+
+export function settingOf<T>(ctx: DoctorContext, key: string, fallback: T): T {
+  const v = ctx.config.settings[key]?.value;
+  return (v === undefined ? fallback : v) as T;
+}

@@ -1,0 +1,63 @@
+import { DevclusterError } from '../ui/errors.ts';
+import type { ExecFn } from './types.ts';
+
+/**
+ * The doctor's Windows queries: a script run as
+ * `powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass
+ * -EncodedCommand <base64 utf16le>`, its result printed as JSON between
+ * markers so profile banners and warnings cannot corrupt it.
+ */
+const BEGIN = '<<<DEVCLUSTER-JSON';
+const END = 'DEVCLUSTER-JSON>>>';
+
+export function encodePowerShell(script: string): string {
+  return Buffer.from(script, 'utf16le').toString('base64');
+}
+
+/** Wraps a pipeline whose output is converted to JSON between the markers. */
+export function jsonScript(pipeline: string): string {
+  return [
+    "$ErrorActionPreference = 'Stop'",
+    '$ProgressPreference = \'SilentlyContinue\'',
+    `$result = ${pipeline}`,
+    `Write-Output '${BEGIN}'`,
+    'ConvertTo-Json -InputObject $result -Depth 4 -Compress',
+    `Write-Output '${END}'`,
+  ].join('\n');
+}
+
+export function powershellArgs(script: string): string[] {
+  return ['-NoLogo', '-NoProfile', '-NonInteractive', '-ExecutionPolicy', 'Bypass', '-EncodedCommand', encodePowerShell(script)];
+}
+
+/** The JSON text between the markers; undefined when they are missing. */
+export function extractJson(stdout: string): string | undefined {
+  const start = stdout.indexOf(BEGIN);
+  const end = stdout.indexOf(END, start + BEGIN.length);
+  if (start < 0 || end < 0) return undefined;
+  return stdout.slice(start + BEGIN.length, end).trim();
+}
+
+/** The JSON text a pipeline printed. */
+export async function powershellJsonText(exec: ExecFn, pipeline: string, timeoutMs = 20_000): Promise<string> {
+  const result = await exec('powershell.exe', powershellArgs(jsonScript(pipeline)), { timeoutMs, parse: true });
+  const json = extractJson(result.stdout);
+  if (json === undefined) {
+    throw new DevclusterError('HOST_COMMAND_FAILED', 'PowerShell printed no result', { details: { stdoutTail: result.stdout.slice(-500), stderrTail: result.stderr.slice(-500) } });
+  }
+  return json;
+}
+
+export async function powershellJson<T>(exec: ExecFn, pipeline: string, timeoutMs = 20_000): Promise<T> {
+  const json = await powershellJsonText(exec, pipeline, timeoutMs);
+  return (json === '' ? null : JSON.parse(json)) as T;
+}
+
+/** The PowerShell pipelines the doctor runs, named so the contract test parses each one. */
+export const WINDOWS_QUERIES = {
+  operatingSystem: 'Get-CimInstance -ClassName Win32_OperatingSystem | Select-Object Caption, Version, BuildNumber, OSArchitecture',
+  hypervisorPresent: '(Get-CimInstance -ClassName Win32_ComputerSystem).HypervisorPresent',
+  processorVirtualization:
+    '@(Get-CimInstance -ClassName Win32_Processor | Select-Object Name, VirtualizationFirmwareEnabled, SecondLevelAddressTranslationExtensions)',
+  routes: '@(NetTCPIP\\Get-NetRoute -AddressFamily IPv4 | Select-Object DestinationPrefix, NextHop, InterfaceAlias)',
+} as const;
