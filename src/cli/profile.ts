@@ -40,14 +40,16 @@ async function list(ctx: CommandContext): Promise<void> {
       }
       const v = (k: string) => r.settings[k]?.value;
       const state = p.state ?? {};
+      // A created VM keeps the size it was made with, whatever the settings say now.
+      const created = state['created'] as { cpus?: number; memoryMiB?: number; diskMiB?: number; kubernetes?: boolean; kubernetesVersion?: string } | undefined;
       return {
         name: p.name,
         active: p.name === active,
         driver: (state['driver'] as string | undefined) ?? String(v('driver')),
-        cpus: Number(v('cpus')),
-        memoryMiB: Number(v('memory')),
-        diskMiB: Number(v('disk-size')),
-        kubernetesVersion: (state['kubernetesVersion'] as string | undefined) ?? String(v('kubernetes-version')),
+        cpus: created?.cpus ?? Number(v('cpus')),
+        memoryMiB: created?.memoryMiB ?? Number(v('memory')),
+        diskMiB: created?.diskMiB ?? Number(v('disk-size')),
+        kubernetesVersion: created === undefined ? String(v('kubernetes-version')) : created.kubernetes === true ? (created.kubernetesVersion ?? String(v('kubernetes-version'))) : 'none',
         ip: (state['ip'] as string | undefined) ?? null,
         status: (state['status'] as string | undefined) ?? 'Not created',
       };

@@ -1,11 +1,14 @@
 import { Command, CommanderError } from 'commander';
 import { packageVersion } from './version-info.ts';
 import { installSignalHandlers, takeExitCode } from './run-command.ts';
+import { registerLifecycle } from './lifecycle.ts';
+import { registerInspect } from './inspect.ts';
 import { registerConfig } from './config.ts';
 import { registerProfile } from './profile.ts';
 import { registerVersion } from './version.ts';
 import { registerCompletion } from './completion.ts';
 import { registerDoctor } from './doctor.ts';
+import { registerImage } from './image.ts';
 import { Output } from '../ui/output.ts';
 
 /** Builds the whole command tree; command modules do their heavy imports inside their actions. */
@@ -19,11 +22,14 @@ export function buildProgram(): Command {
     .helpCommand(false)
     .configureHelp({ sortSubcommands: false, showGlobalOptions: true });
 
+  registerLifecycle(program);
+  registerInspect(program);
   registerVersion(program);
   registerConfig(program);
   registerProfile(program);
   registerCompletion(program);
   registerDoctor(program);
+  registerImage(program);
 
   applyErrorHandling(program);
   return program;

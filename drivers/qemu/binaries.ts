@@ -1,0 +1,56 @@
+import { access, constants } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
+import { DevclusterError } from '../../src/ui/errors.ts';
+import './errors.ts';
+
+/** Where QEMU lives when it is not on PATH: Homebrew and the Windows installer's default. */
+const EXTRA_DIRS: Readonly<Partial<Record<NodeJS.Platform, string[]>>> = {
+  darwin: ['/opt/homebrew/bin', '/usr/local/bin'],
+  win32: ['C:\\Program Files\\qemu'],
+};
+
+export function qemuArch(nodeArch: string = process.arch): 'x86_64' | 'aarch64' {
+  return nodeArch === 'arm64' ? 'aarch64' : 'x86_64';
+}
+
+async function findExecutable(name: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
+  const exe = process.platform === 'win32' ? `${name}.exe` : name;
+  const dirs = [...(env['PATH'] ?? '').split(delimiter).filter((d) => d !== ''), ...(EXTRA_DIRS[process.platform] ?? [])];
+  for (const dir of dirs) {
+    const candidate = join(dir, exe);
+    try {
+      await access(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+export interface QemuBinaries {
+  system: string;
+  img: string;
+}
+
+export async function findQemu(): Promise<QemuBinaries | undefined> {
+  const system = await findExecutable(`qemu-system-${qemuArch()}`);
+  const img = await findExecutable('qemu-img');
+  return system === undefined || img === undefined ? undefined : { system, img };
+}
+
+const INSTALL_ADVICE: Readonly<Partial<Record<NodeJS.Platform, string>>> = {
+  linux: 'Install QEMU: `sudo apt-get install qemu-system-x86 qemu-utils` (Debian/Ubuntu) or `sudo dnf install qemu-kvm qemu-img` (Fedora).',
+  darwin: 'Install QEMU: `brew install qemu`.',
+  win32: 'Install QEMU for Windows (qemu.org) into C:\\Program Files\\qemu, or add its folder to PATH.',
+};
+
+export async function requireQemu(): Promise<QemuBinaries> {
+  const found = await findQemu();
+  if (found === undefined) {
+    throw new DevclusterError('QEMU_NOT_FOUND', `qemu-system-${qemuArch()} and qemu-img are needed and were not found`, {
+      advice: INSTALL_ADVICE[process.platform] ?? 'Install QEMU and put it on PATH.',
+    });
+  }
+  return found;
+}

@@ -1,0 +1,45 @@
+import { join } from 'node:path';
+import { DevclusterError } from '../ui/errors.ts';
+import './errors.ts';
+import { loadDriver } from '../../drivers/index.ts';
+import { openProfile } from './profile-context.ts';
+import type { LifecycleOptions } from './profile-context.ts';
+import { CLIENT_KEY_FILE } from '../ssh/keys.ts';
+import { DEFAULT_SEED_USER } from '../seed/spec.ts';
+
+export interface SshTarget {
+  profile: string;
+  host: string;
+  port: number;
+  user: string;
+  privateKeyPath: string;
+  knownHostsPath: string;
+  guestIp: string | undefined;
+  serialLog: string;
+}
+
+/** How to reach a running profile's guest; a clear error when it is not running. */
+export async function sshTarget(options: LifecycleOptions): Promise<SshTarget> {
+  const p = await openProfile(options, false);
+  const s = p.state.state;
+  if (s === undefined) {
+    throw new DevclusterError('PROFILE_NOT_FOUND', `profile ${p.name} does not exist`, { advice: '`devcluster start --no-kubernetes` creates it.' });
+  }
+  const driver = await loadDriver(s.driver);
+  const ctx = p.driverContext();
+  const vm = await driver.state(ctx);
+  if (vm !== 'running') {
+    throw new DevclusterError('GUEST_NOT_RUNNING', `profile ${p.name} is not running (${vm})`, { advice: `Start it with \`devcluster start${p.name === 'devcluster' ? '' : ` -p ${p.name}`} --no-kubernetes\`.` });
+  }
+  const ep = await driver.endpoints(ctx);
+  return {
+    profile: p.name,
+    host: ep.ssh.host,
+    port: ep.ssh.port,
+    user: s.ssh?.user ?? DEFAULT_SEED_USER,
+    privateKeyPath: join(p.paths.keys, CLIENT_KEY_FILE),
+    knownHostsPath: p.paths.knownHosts,
+    guestIp: ep.guestIp,
+    serialLog: p.paths.serialLog,
+  };
+}

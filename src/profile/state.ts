@@ -1,0 +1,114 @@
+import { readJsonIfExists, writeJsonAtomic } from './atomic.ts';
+import { DevclusterError } from '../ui/errors.ts';
+
+/**
+ * Something devcluster created on the host. It is recorded in the profile's
+ * state BEFORE it is created, so `delete` can remove exactly what devcluster
+ * made, even after a crash half-way through a start.
+ */
+export interface HostResource {
+  /** e.g. file, dir, process, bridge, tap, nft-table, dnsmasq, sysctl, vm, switch, nat. */
+  kind: string;
+  /** Unique within its kind: a path, an interface name, a VM name. */
+  id: string;
+  createdAt: string;
+  /** Whatever the owner needs to undo it (previous sysctl value, ...). */
+  details?: Record<string, unknown>;
+  /** Resources shared by several profiles (a bridge) name their users here. */
+  shared?: boolean;
+}
+
+export type ClusterStatus = 'Creating' | 'Running' | 'Stopped' | 'Stopping' | 'Deleting' | 'Broken';
+
+export interface ProfileState {
+  schemaVersion: 1;
+  profile: string;
+  driver: string;
+  status: ClusterStatus;
+  createdAt: string;
+  updatedAt: string;
+  /** The settings the VM was created with; later flags cannot change them. */
+  created?: { cpus: number; memoryMiB: number; diskMiB: number; image: string; kubernetes: boolean; kubernetesVersion?: string };
+  /** The base image the VM's disk depends on (src/image/resolve.ts ImageStateRecord). */
+  image?: { name: string; sha256: string; format: string; [more: string]: unknown };
+  ip?: string;
+  ssh?: { host: string; port: number; user: string };
+  apiServer?: string;
+  resources: HostResource[];
+  /** Driver-private facts (ports, pid file, tap name); only the driver reads them. */
+  driverData: Record<string, unknown>;
+}
+
+/** Serialises every change to one state file through an atomic write. */
+export class StateStore {
+  readonly path: string;
+  private current: ProfileState | undefined;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  async load(): Promise<ProfileState | undefined> {
+    let raw: unknown;
+    try {
+      raw = await readJsonIfExists(this.path);
+    } catch (e) {
+      throw new DevclusterError('CONFIG_FILE_CORRUPT', `${this.path} is not valid JSON: ${(e as Error).message}`, {
+        advice: 'The state of this profile is unreadable; `devcluster delete` removes what it can identify, or remove the profile directory by hand.',
+      });
+    }
+    this.current = raw as ProfileState | undefined;
+    if (this.current !== undefined) {
+      this.current.resources ??= [];
+      this.current.driverData ??= {};
+    }
+    return this.current;
+  }
+
+  get state(): ProfileState | undefined {
+    return this.current;
+  }
+
+  require(): ProfileState {
+    if (this.current === undefined) throw new Error(`state ${this.path} was not loaded or created`);
+    return this.current;
+  }
+
+  async init(profile: string, driver: string): Promise<ProfileState> {
+    const now = new Date().toISOString();
+    this.current = { schemaVersion: 1, profile, driver, status: 'Creating', createdAt: now, updatedAt: now, resources: [], driverData: {} };
+    await this.save();
+    return this.current;
+  }
+
+  async update(change: (s: ProfileState) => void): Promise<ProfileState> {
+    const s = this.require();
+    change(s);
+    await this.save();
+    return s;
+  }
+
+  /** Records a resource before it is created (idempotent). */
+  async record(kind: string, id: string, details?: Record<string, unknown>, shared = false): Promise<void> {
+    await this.update((s) => {
+      if (s.resources.some((r) => r.kind === kind && r.id === id)) return;
+      s.resources.push({ kind, id, createdAt: new Date().toISOString(), ...(details === undefined ? {} : { details }), ...(shared ? { shared } : {}) });
+    });
+  }
+
+  async forget(kind: string, id: string): Promise<void> {
+    await this.update((s) => {
+      s.resources = s.resources.filter((r) => !(r.kind === kind && r.id === id));
+    });
+  }
+
+  has(kind: string, id: string): boolean {
+    return this.current?.resources.some((r) => r.kind === kind && r.id === id) ?? false;
+  }
+
+  private async save(): Promise<void> {
+    const s = this.require();
+    s.updatedAt = new Date().toISOString();
+    await writeJsonAtomic(this.path, s, { mode: 0o600 });
+  }
+}
