@@ -1,0 +1,61 @@
+import type { CachedImageRow } from './cache.ts';
+import type { ImageReferences } from './references.ts';
+import { formatBytes } from './progress.ts';
+
+/** One line of `image list`, also its JSON shape. */
+export interface ImageListItem {
+  readonly name: string;
+  readonly version: string | null;
+  readonly format: string | null;
+  readonly size: number | null;
+  readonly lastUsedAt: string | null;
+  readonly sha256: string;
+  readonly file: string | null;
+  readonly source: string | null;
+  readonly usedBy: readonly string[];
+}
+
+export function imageListItems(rows: readonly CachedImageRow[], references: ImageReferences): ImageListItem[] {
+  const items = rows.map((r): ImageListItem => ({
+    name: r.name ?? r.file ?? r.sha256.slice(0, 12),
+    version: r.version ?? null,
+    format: r.kind ?? null,
+    size: r.size ?? null,
+    lastUsedAt: r.lastUsedAt ?? null,
+    sha256: r.sha256,
+    file: r.file ?? null,
+    source: r.source ?? null,
+    usedBy: references.bySha.get(r.sha256) ?? [],
+  }));
+  const kindOrder = ['qcow2', 'vhdx', 'vmdk', 'ova', 'raw', 'kernel', 'initrd'];
+  return items.sort((a, b) => a.name.localeCompare(b.name) || (a.version ?? '').localeCompare(b.version ?? '')
+    || kindOrder.indexOf(a.format ?? '') - kindOrder.indexOf(b.format ?? '') || a.sha256.localeCompare(b.sha256));
+}
+
+/** "just now", "5 minutes ago", "3 days ago"; dates beyond a month. */
+export function formatAgo(iso: string | null, nowMs: number): string {
+  if (iso === null) return 'never';
+  const then = Date.parse(iso);
+  if (Number.isNaN(then)) return 'unknown';
+  const seconds = Math.max(0, Math.round((nowMs - then) / 1000));
+  const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'} ago`;
+  if (seconds < 60) return 'just now';
+  if (seconds < 3600) return plural(Math.floor(seconds / 60), 'minute');
+  if (seconds < 86_400) return plural(Math.floor(seconds / 3600), 'hour');
+  if (seconds < 31 * 86_400) return plural(Math.floor(seconds / 86_400), 'day');
+  return iso.slice(0, 10);
+}
+
+export const IMAGE_LIST_HEADERS = ['NAME', 'VERSION', 'FORMAT', 'SIZE', 'LAST USED', 'SHA256', 'USED BY'] as const;
+
+export function imageListTable(items: readonly ImageListItem[], nowMs: number): string[][] {
+  return items.map((i) => [
+    i.name,
+    i.version ?? '',
+    i.format ?? '',
+    i.size === null ? '?' : formatBytes(i.size),
+    formatAgo(i.lastUsedAt, nowMs),
+    i.sha256.slice(0, 12),
+    i.usedBy.join(','),
+  ]);
+}
