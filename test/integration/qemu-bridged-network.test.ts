@@ -548,6 +548,36 @@ describe('bridged network: a failed ensure is undone by teardown, and only what 
   });
 });
 
+describe('bridged network: profiles starting and deleting at the same time', { skip: SKIP }, () => {
+  const lab = new Lab();
+  after(() => lab.cleanup());
+
+  test('the network lock serialises them: distinct addresses, one bridge, one dnsmasq with every reservation, and a clean teardown', async () => {
+    const host = await lab.ns('c');
+    const home = await lab.home();
+    const profiles = ['p1', 'p2', 'p3'];
+    const macs = profiles.map((_, i) => `52:54:00:d0:01:0${i + 1}`);
+    const results = await Promise.all(profiles.map((profile, i) => worker(host, { home, profile, op: 'ensure', mac: macs[i] ?? '' })));
+    const ips = results.map((r) => ((expectOk(r)?.plan['guestAddress'] ?? {}) as { cidr?: string }).cidr).sort();
+    assert.deepEqual(ips, ['192.168.211.10/24', '192.168.211.11/24', '192.168.211.12/24']);
+    assert.equal((await links(host)).filter((l) => l.linkinfo?.info_kind === 'bridge').length, 1);
+    const reg = await registry(home);
+    assert.deepEqual(Object.keys(reg?.bridges[BRIDGE]?.users ?? {}).sort(), profiles);
+    const d = await dnsmasqOf(home);
+    for (const [i, mac] of macs.entries()) {
+      const ip = reg?.bridges[BRIDGE]?.users[profiles[i] ?? '']?.ip;
+      assert.ok(d?.argv.includes(`--dhcp-host=${mac},${ip}`), `${mac} reserved`);
+    }
+    const down = await Promise.all(profiles.map((profile) => worker(host, { home, profile, op: 'teardown' })));
+    for (const r of down) assert.deepEqual(expectOk(r) === null && r.resources, []);
+    assert.deepEqual((await links(host)).map((l) => l.ifname), ['lo']);
+    assert.equal(await ourTable(host), undefined);
+    assert.equal(await ipForward(host), '0');
+    assert.equal(await dnsmasqOf(home), undefined);
+    assert.equal(await registry(home), undefined);
+  });
+});
+
 describe('bridged network: needs root', { skip: SKIP }, () => {
   const lab = new Lab();
   after(() => lab.cleanup());
