@@ -102,6 +102,11 @@ mac=52:54:00:12:34:56
 mkdir -p "$dir/seed"
 {
   echo '#cloud-config'
+  echo 'hostname: devcluster-check'
+  echo 'fqdn: devcluster-check'
+  echo 'preserve_hostname: false'
+  echo 'disable_root: true'
+  echo 'ssh_pwauth: false'
   echo 'users:'
   echo '  - name: devcluster'
   echo '    shell: /bin/bash'
@@ -114,6 +119,7 @@ mkdir -p "$dir/seed"
   sed 's/^/    /' "$dir/host_ed25519"
   echo "  ed25519_public: \"$(cat "$dir/host_ed25519.pub")\""
   echo 'runcmd:'
+  echo '  - set -e'
   echo '  - [mkdir, -p, /var/lib/devcluster]'
   echo '  - [touch, /var/lib/devcluster/ready]'
 } >"$dir/seed/user-data"
@@ -125,10 +131,10 @@ version: 2
 ethernets:
   eth0:
     match: { macaddress: "$mac" }
-    set-name: eth0
+    dhcp4: false
     addresses: [10.0.2.15/24]
-    gateway4: 10.0.2.2
-    nameservers: { addresses: [10.0.2.3], search: [devcluster.test] }
+    routes: [ { to: 0.0.0.0/0, via: 10.0.2.2 } ]
+    nameservers: { addresses: [10.0.2.3] }
 EOF
 else
   cat >"$dir/seed/network-config" <<EOF
@@ -136,7 +142,6 @@ version: 2
 ethernets:
   eth0:
     match: { macaddress: "$mac" }
-    set-name: eth0
     dhcp4: true
 EOF
 fi
@@ -155,16 +160,18 @@ guest() { ssh "${ssh_opts[@]}" devcluster@127.0.0.1 "$@"; }
 boot() { # $1: boot number
   local console=$dir/console-$1.log
   ln -sfn "console-$1.log" "$dir/console.log"
-  local accel_opt=(-accel "tcg,thread=multi")
+  local accel_opt=(-accel "tcg,thread=multi" -cpu max)
   [[ $accel == kvm ]] && accel_opt=(-accel kvm -cpu host)
   started=$(date +%s.%N)
-  qemu-system-x86_64 "${accel_opt[@]}" -m 2048 -smp 2 -nographic -no-reboot \
-    -serial "file:$console" -monitor none \
+  # The devices and options devcluster's QEMU driver uses.
+  qemu-system-x86_64 -nodefaults -display none -no-reboot -machine q35 "${accel_opt[@]}" -smp 2 -m 2048 \
     -kernel "$image/vmlinuz" -initrd "$image/initrd.img" -append "$cmdline" \
-    -drive "file=$dir/overlay.qcow2,if=virtio,format=qcow2" \
-    -drive "file=$dir/seed.iso,if=virtio,format=raw,readonly=on" \
+    -drive "if=virtio,file=$dir/overlay.qcow2,format=qcow2,cache=writeback,discard=unmap" \
+    -drive "if=virtio,file=$dir/seed.iso,format=raw,readonly=on,media=disk" \
+    -device virtio-rng-pci \
     -netdev "user,id=n0,restrict=$restrict,hostfwd=tcp:127.0.0.1:$port-:22" \
     -device "virtio-net-pci,netdev=n0,mac=$mac" \
+    -chardev "file,id=serial0,path=$console" -serial chardev:serial0 \
     </dev/null >"$dir/qemu-$1.log" 2>&1 &
   qemu_pid=$!
   local deadline=$((SECONDS + 900))
@@ -207,7 +214,7 @@ for ((n = 1; n <= boots; n++)); do
   check "containerd systemd cgroups" 'grep -q "SystemdCgroup = true" /etc/containerd/config.toml'
   check "CNI plugins in /opt/cni/bin" 'for p in bridge host-local loopback portmap firewall; do test -x /opt/cni/bin/$p || exit 1; done'
   check "root fs grew past the image size" "size=\$(df -B1 --output=size / | tail -n1); echo \$size bytes; test \$size -gt $base_size"
-  check "root fsck ran in the initramfs" 'sudo cat /run/initramfs/fsck.log; test -e /run/initramfs/fsck-root'
+  check "root fsck ran in the initramfs" 'sudo grep -h "^devcluster-root:" /run/initramfs/fsck.log'
   check "root by label on /dev/vda" 'findmnt -no SOURCE,FSTYPE,OPTIONS /; test "$(findmnt -no SOURCE /)" = /dev/vda'
   check "only the injected host key" 'ls /etc/ssh/ssh_host_*; test "$(ls /etc/ssh/ssh_host_*_key)" = /etc/ssh/ssh_host_ed25519_key'
   check "password login refused" 'sudo sshd -T | grep -E "^(passwordauthentication|kbdinteractiveauthentication) " | tr "\n" " "; sudo sshd -T | grep -qx "passwordauthentication no"'

@@ -19,8 +19,10 @@ readonly PACKAGES=(
   # first boot and login: cloud-init reads the NoCloud seed; sshd with keys only
   cloud-init openssh-server sudo
   # network: cloud-init on Debian 12 renders network-config for ifupdown;
-  # resolvconf applies the nameservers of static configurations
-  ifupdown isc-dhcp-client resolvconf iproute2 netbase ca-certificates curl
+  # resolvconf applies the nameservers of static configurations, and net-tools
+  # provides the "route" command cloud-init writes static routes with (the
+  # default route included)
+  ifupdown isc-dhcp-client resolvconf net-tools iproute2 netbase ca-certificates curl
   # Kubernetes node: container runtime, CNI plugins and the tools kubeadm checks for
   containerd runc containernetworking-plugins iptables ipset conntrack socat ethtool
   kmod e2fsprogs lz4
