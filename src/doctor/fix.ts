@@ -4,7 +4,7 @@ import { isProblem } from './report.ts';
 import { fixLines, requirementText, statusBox } from './render.ts';
 import { allChecks } from './registry.ts';
 import { fixContext, runChecks } from './runner.ts';
-import type { CheckResult, DoctorContext, Evidence } from './types.ts';
+import type { Check, CheckResult, DoctorContext, Evidence } from './types.ts';
 
 export type FixStatus = 'fixed' | 'pending' | 'still-failing' | 'failed' | 'declined' | 'not-run';
 
@@ -23,6 +23,8 @@ export interface FixOptions {
   confirm(message: string): Promise<boolean>;
   out: Output;
   muted?: readonly string[];
+  /** The checks to run again after fixing; all registered checks by default. */
+  checks?: readonly Check[];
 }
 
 export interface FixRun {
@@ -101,9 +103,10 @@ export async function applyFixes(ctx: DoctorContext, results: CheckResult[], opt
   let updated = results;
   if (rerun.length > 0) {
     // Dependents of a fixed check may have been skipped because of it.
-    const dependents = allChecks().filter((c) => (c.requires ?? []).some((id) => rerun.includes(id))).map((c) => c.id);
+    const pool = options.checks ?? allChecks();
+    const dependents = pool.filter((c) => (c.requires ?? []).some((id) => rerun.includes(id))).map((c) => c.id);
     const ids = [...new Set([...rerun, ...dependents])].filter((id) => results.some((r) => r.id === id));
-    const again = await runChecks(ctx, { only: ids, muted: options.muted ?? [] });
+    const again = await runChecks(ctx, { only: ids, muted: options.muted ?? [], checks: pool });
     updated = results.map((r) => again.find((a) => a.id === r.id) ?? r);
     for (const o of outcomes) {
       if (o.status !== 'fixed') continue;

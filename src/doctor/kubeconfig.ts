@@ -53,11 +53,10 @@ function str(v: unknown): string | undefined {
 /** Parses one kubeconfig's text; never throws. */
 export function parseKubeconfig(path: string, text: string): KubeconfigFile {
   const base: KubeconfigFile = { path, exists: true, contexts: [], clusters: [] };
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: false });
+  const doc = parseDocument(text, { uniqueKeys: false });
   if (doc.errors.length > 0) {
-    const first = doc.errors[0];
-    const where = first?.linePos?.[0] === undefined ? '' : ` (line ${first.linePos[0].line}, column ${first.linePos[0].col})`;
-    return { ...base, problem: `not valid YAML${where}: ${first?.message.split('\n')[0] ?? 'parse error'}` };
+    // The first line of a pretty error ends with "at line L, column C:".
+    return { ...base, problem: `not valid YAML: ${doc.errors[0]?.message.split('\n')[0]?.replace(/:$/, '') ?? 'parse error'}` };
   }
   const value = doc.toJS() as unknown;
   if (value === null || value === undefined) return base; // an empty file is valid and empty

@@ -87,13 +87,14 @@ export function parseMacRoutes(text: string): Route[] {
   const out: Route[] = [];
   let inTable = false;
   for (const line of text.split(/\r?\n/)) {
+    // Only the IPv4 table: it ends where the Internet6 one starts.
+    if (/^Internet6/.test(line)) break;
     const cols = line.trim().split(/\s+/);
     if (cols[0] === 'Destination') {
       inTable = true;
       continue;
     }
     if (!inTable || cols.length < 4 || line.trim() === '') continue;
-    if (/^Internet6/.test(line)) break;
     const destination = parseMacDestination(cols[0] ?? '');
     if (destination === undefined) continue;
     const gateway = cols[1] ?? '';
@@ -121,13 +122,15 @@ export interface RouteConflict {
 /**
  * Routes that send part of the VM's subnet somewhere else: a VPN, a LAN, a
  * container network. Default routes and routes through devcluster's own
- * interface are not conflicts.
+ * interface (or the loopback) are not conflicts.
  */
 export function findRouteConflicts(routes: readonly Route[], subnet: Cidr, ownInterfaces: readonly string[]): RouteConflict[] {
   const own = ownInterfaces.map((i) => i.toLowerCase());
   return routes
     .filter((r) => r.destination.prefix > 0)
     .filter((r) => !own.includes(r.iface.toLowerCase()))
+    // The host's own addresses show up as routes through the loopback interface.
+    .filter((r) => !/^lo\d*$|^loopback/i.test(r.iface))
     .filter((r) => cidrsOverlap(r.destination, subnet))
     .map((route) => ({ route, subnet }));
 }
