@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { access, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import got from 'got';
 import { run } from '../host/exec.ts';
 import { DevclusterError, inputError, isDevclusterError } from '../ui/errors.ts';
 import './errors.ts';
@@ -10,7 +9,6 @@ import type { ImportedImage } from './built.ts';
 import { loadCatalog } from './catalog.ts';
 import type { Catalog } from './catalog.ts';
 import { imagesDir } from './package-root.ts';
-import { agentsFor } from './proxy.ts';
 import { homePaths } from '../profile/paths.ts';
 
 /**
@@ -19,7 +17,9 @@ import { homePaths } from '../profile/paths.ts';
  * manifest it writes. What each recipe needs is checked first, so a host that
  * cannot build gets one clear error instead of a script failing half-way:
  * - debian: Linux on x86_64, root (mmdebstrap, mke2fs), Debian's package mirror;
- * - photon: Docker (a running daemon) and the internet (Photon's package repository).
+ * - photon: Docker (a running daemon) and the internet (Photon's package
+ *   host and GitHub); the script's own prerequisite exit codes map to
+ *   IMAGE_BUILD_UNAVAILABLE.
  */
 export interface HostFacts {
   readonly platform: NodeJS.Platform;
@@ -32,7 +32,12 @@ export function currentHostFacts(offline: boolean): HostFacts {
   return { platform: process.platform, arch: process.arch, uid: process.getuid?.(), offline };
 }
 
-export const PHOTON_REPOSITORY = 'https://packages.vmware.com/photon/';
+/**
+ * images/photon/build.sh exit codes that mean "this host cannot build it"
+ * (3 no docker, 4 daemon unreachable, 5 another tool missing, 6 a download
+ * host unreachable), as opposed to a build that started and failed.
+ */
+const PHOTON_UNAVAILABLE_EXITS = new Set([3, 4, 5, 6]);
 
 const DEFAULT_BUILD_TIMEOUT_MS = 3 * 60 * 60 * 1000;
 
@@ -62,30 +67,18 @@ export function checkBuildHost(recipe: string, facts: HostFacts): DevclusterErro
   return undefined;
 }
 
-async function checkDocker(recipe: string, signal?: AbortSignal): Promise<void> {
+async function checkDocker(recipe: string, env: NodeJS.ProcessEnv | undefined, signal?: AbortSignal): Promise<void> {
   try {
-    await run('docker', ['info', '--format', '{{.ServerVersion}}'], { timeoutMs: 20_000, parse: true, ...(signal === undefined ? {} : { signal }) });
+    await run('docker', ['info', '--format', '{{.ServerVersion}}'], {
+      timeoutMs: 20_000,
+      parse: true,
+      ...(env === undefined ? {} : { env: { ...env } }),
+      ...(signal === undefined ? {} : { signal }),
+    });
   } catch (e) {
     if (!isDevclusterError(e) || e.id === 'INTERRUPTED') throw e;
     const why = e.id === 'HOST_COMMAND_NOT_FOUND' ? 'Docker is not installed (docker is not on PATH)' : `the Docker daemon does not answer (${e.message})`;
     throw unavailable(recipe, why, 'Build it on a machine with Docker and internet access, or pass --image <path|url> --image-sha256 <sha256>.');
-  }
-}
-
-async function checkInternet(recipe: string, url: string, env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<void> {
-  const { agent } = agentsFor(new URL(url), env);
-  try {
-    // Any HTTP answer proves the repository is reachable; only a transport failure counts.
-    await got.head(url, {
-      throwHttpErrors: false,
-      retry: { limit: 0 },
-      timeout: { request: 10_000 },
-      ...(agent === undefined ? {} : { agent }),
-      ...(signal === undefined ? {} : { signal }),
-    });
-  } catch (e) {
-    if (signal?.aborted === true) throw e;
-    throw unavailable(recipe, `${url} cannot be reached (${(e as Error).message})`, 'Build it on a machine with Docker and internet access (set HTTPS_PROXY if a proxy is needed), or pass --image <path|url> --image-sha256 <sha256>.');
   }
 }
 
@@ -119,25 +112,30 @@ export async function buildImage(options: BuildImageOptions): Promise<ImportedIm
   } catch {
     throw unavailable(recipe, `its recipe is not shipped with this devcluster (${script} is missing)`, 'Use a devcluster release that ships the recipe, or pass --image <path|url> --image-sha256 <sha256>.');
   }
-  const env = options.env ?? process.env;
-  if (recipe === 'photon') {
-    await checkDocker(recipe, options.signal);
-    await checkInternet(recipe, PHOTON_REPOSITORY, env, options.signal);
-  }
+  // Docker is checked here, before a script that takes many minutes starts;
+  // the internet is checked by the photon script itself before it writes
+  // anything (exit 6), and mapped below.
+  if (recipe === 'photon') await checkDocker(recipe, options.env, options.signal);
 
   const out = join(homePaths(options.home).imageCache, '.staging', `build-${recipe}.${process.pid}.${randomBytes(4).toString('hex')}`);
   await mkdir(out, { recursive: true });
   try {
-    options.onStatus?.(`Building the ${recipe} image (this takes several minutes; the build's output goes to the log file)`);
+    options.onStatus?.(`Building the ${recipe} image (this takes several minutes; the end of the build's output goes to the log file)`);
     try {
       await run('bash', [script, '--out', out], {
         timeoutMs: options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS,
         ...(options.signal === undefined ? {} : { signal: options.signal }),
-        env: { ...env } as Record<string, string | undefined>,
+        ...(options.env === undefined ? {} : { env: { ...options.env } }),
       });
     } catch (e) {
       if (!isDevclusterError(e) || e.id === 'INTERRUPTED') throw e;
-      const tail = typeof e.details['stderrTail'] === 'string' ? (e.details['stderrTail'] as string).trim().split('\n').pop() ?? '' : '';
+      // The most telling line: the last one that names an error, else the last one.
+      const lines = typeof e.details['stderrTail'] === 'string' ? (e.details['stderrTail'] as string).trim().split('\n') : [];
+      const tail = [...lines].reverse().find((l) => /error|cannot|missing|not found/i.test(l)) ?? lines.at(-1) ?? '';
+      if (recipe === 'photon' && PHOTON_UNAVAILABLE_EXITS.has(Number(e.details['exitCode']))) {
+        throw unavailable(recipe, tail === '' ? `its build script exited with ${String(e.details['exitCode'])}` : tail,
+          'Build it on a machine with Docker and internet access, or pass --image <path|url> --image-sha256 <sha256>.');
+      }
       throw new DevclusterError('IMAGE_BUILD_FAILED', `the ${recipe} image build failed${e.id === 'HOST_COMMAND_TIMEOUT' ? ' (timed out)' : ''}${tail === '' ? '' : `: ${tail}`}`, {
         advice: 'The log file has the end of the build\'s output; fix the cause and run the build again.',
         details: e.details,

@@ -148,7 +148,7 @@ async function resolveUrl(ctx: Context, url: string): Promise<ResolvedImage> {
   const byName = formatFromName(new URL(url).pathname);
   if (byName !== undefined && !o.formats.includes(byName)) throw unsupported(url, [byName], o.formats);
   const name = basename(new URL(url).pathname) || 'image';
-  o.onStatus?.(`Fetching ${name}`);
+  if (o.offline !== true && (await cache.peek(sha256)) === undefined) o.onStatus?.(`Fetching ${name}`);
   const entry = await cache.fetch({
     sha256,
     url: applyMirror(url, mirrorRule(ctx.env, ctx.catalog)),

@@ -379,12 +379,20 @@ describe('resolving the image setting', () => {
 describe('image build', () => {
   const facts = { platform: 'linux' as const, arch: 'x64', uid: 0, offline: false };
 
-  async function recipe(script: string): Promise<string> {
+  async function recipe(script: string, name = 'debian'): Promise<string> {
     const dir = await mkdtemp(join(tmpdir(), 'devcluster-recipes-'));
-    await mkdir(join(dir, 'debian'));
-    await writeFile(join(dir, 'debian', 'build.sh'), script);
-    await chmod(join(dir, 'debian', 'build.sh'), 0o755);
+    await mkdir(join(dir, name));
+    await writeFile(join(dir, name, 'build.sh'), script);
+    await chmod(join(dir, name, 'build.sh'), 0o755);
     return dir;
+  }
+
+  /** A PATH whose `docker` answers `docker info` with the given exit code (no real Docker, no network). */
+  async function fakeDocker(exitCode: number): Promise<NodeJS.ProcessEnv> {
+    const bin = await mkdtemp(join(tmpdir(), 'devcluster-fakebin-'));
+    await writeFile(join(bin, 'docker'), `#!/bin/sh\necho "Cannot connect to the Docker daemon" >&2\nexit ${exitCode}\n`);
+    await chmod(join(bin, 'docker'), 0o755);
+    return { ...process.env, PATH: `${bin}:/usr/bin:/bin` };
   }
 
   test('runs the recipe with --out under the cache and imports what it built', async () => {
@@ -403,6 +411,18 @@ describe('image build', () => {
     const recipesDir = await recipe('#!/usr/bin/env bash\necho "build.sh: error: mmdebstrap failed" >&2\nexit 1\n');
     const e = await rejectsWith(buildImage({ home, recipe: 'debian', recipesDir, facts, catalog: catalogFor(server.url('/rel/')) }), 'IMAGE_BUILD_FAILED');
     assert.match(e.message, /mmdebstrap failed/);
+  });
+
+  test('photon: no Docker daemon, or the recipe\'s own prerequisite exit codes, are IMAGE_BUILD_UNAVAILABLE', async () => {
+    const home = await tempHome();
+    const catalog = catalogFor(server.url('/rel/'));
+    const offlineRecipe = await recipe('#!/usr/bin/env bash\necho "build.sh: cannot reach the Photon OS download host at https://packages.broadcom.com/photon/" >&2\nexit 6\n', 'photon');
+    const noDaemon = await rejectsWith(buildImage({ home, recipe: 'photon', recipesDir: offlineRecipe, facts, catalog, env: await fakeDocker(1) }), 'IMAGE_BUILD_UNAVAILABLE');
+    assert.match(noDaemon.message, /Docker daemon does not answer/);
+    const unreachable = await rejectsWith(buildImage({ home, recipe: 'photon', recipesDir: offlineRecipe, facts, catalog, env: await fakeDocker(0) }), 'IMAGE_BUILD_UNAVAILABLE');
+    assert.match(unreachable.message, /cannot reach the Photon OS download host/);
+    const broken = await recipe('#!/usr/bin/env bash\necho "build.sh: photon-os-installer failed" >&2\nexit 8\n', 'photon');
+    await rejectsWith(buildImage({ home, recipe: 'photon', recipesDir: broken, facts, catalog, env: await fakeDocker(0) }), 'IMAGE_BUILD_FAILED');
   });
 
   test('debian needs root; photon is refused offline', async () => {
