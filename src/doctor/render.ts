@@ -1,4 +1,5 @@
 import type { Color, Output } from '../ui/output.ts';
+import { commandsForPlatform } from './shell.ts';
 import { CATEGORIES, CATEGORY_TITLES } from './types.ts';
 import type { Check, CheckResult, CheckStatus, DoctorReport, Evidence, Fix, FixCommand, FixRequirement } from './types.ts';
 
@@ -32,11 +33,12 @@ function commandLabel(c: FixCommand): string {
 }
 
 /** The lines that show a fix: its description, then each command with its shell or file. */
-export function fixLines(out: Output, id: string, fix: Fix, indent: string): string[] {
+export function fixLines(out: Output, id: string, fix: Fix, indent: string, platform: NodeJS.Platform): string[] {
   const lines = [`${indent}Fix: ${fix.description}`];
-  const labels = fix.commands.map((c) => (c.file === undefined ? commandLabel(c) : `${c.shell}, add to ${c.file}:`));
+  const commands = commandsForPlatform(fix.commands, platform);
+  const labels = commands.map((c) => (c.file === undefined ? commandLabel(c) : `${c.shell}, add to ${c.file}:`));
   const width = Math.max(0, ...labels.map((l) => l.length));
-  fix.commands.forEach((c, i) => lines.push(`${indent}  ${(labels[i] ?? '').padEnd(width)}  ${out.paint('cyan', c.run)}`));
+  commands.forEach((c, i) => lines.push(`${indent}  ${(labels[i] ?? '').padEnd(width)}  ${out.paint('cyan', c.run)}`));
   if (fix.apply !== undefined) {
     const after = fix.requires !== undefined && fix.requires.length > 0 ? ` (then ${requirementText(fix.requires)})` : '';
     lines.push(`${indent}  Automatic: devcluster doctor --fix ${id}${after}`);
@@ -65,6 +67,8 @@ export function evidenceLines(out: Output, evidence: readonly Evidence[], indent
 export interface RenderOptions {
   verbose: boolean;
   includeMuted: boolean;
+  /** Whose shells the fix commands are shown for; the report's host by default. */
+  platform?: NodeJS.Platform;
 }
 
 export function resultLines(out: Output, r: CheckResult, options: RenderOptions, titleWidth: number): string[] {
@@ -75,7 +79,7 @@ export function resultLines(out: Output, r: CheckResult, options: RenderOptions,
   const problem = r.status === 'fail' || r.status === 'warn' || r.status === 'error';
   if (problem) lines.push(`${indent}${out.paint('bold', r.id)}  ${out.paint('gray', r.docs)}`);
   if (problem || options.verbose) for (const d of r.details) lines.push(`${indent}${out.symbols.bullet} ${d}`);
-  if (r.fix !== undefined && (r.status === 'fail' || r.status === 'warn')) lines.push(...fixLines(out, r.id, r.fix, indent));
+  if (r.fix !== undefined && (r.status === 'fail' || r.status === 'warn')) lines.push(...fixLines(out, r.id, r.fix, indent, options.platform ?? process.platform));
   if (options.verbose) {
     if (r.related.length > 0) lines.push(`${indent}Related: ${r.related.map(issueUrl).join(', ')}`);
     lines.push(...evidenceLines(out, r.evidence, indent));
@@ -120,7 +124,8 @@ export function renderReport(out: Output, report: DoctorReport, options: RenderO
     if (inCat.length === 0) continue;
     out.line('');
     out.line(out.paint('bold', CATEGORY_TITLES[cat]));
-    for (const r of inCat) for (const l of resultLines(out, r, options, titleWidth)) out.line(l);
+    const opts = { ...options, platform: options.platform ?? (report.host.platform as NodeJS.Platform) };
+    for (const r of inCat) for (const l of resultLines(out, r, opts, titleWidth)) out.line(l);
   }
   out.line('');
   out.line(summaryLine(out, report, options.includeMuted));

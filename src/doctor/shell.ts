@@ -33,7 +33,8 @@ export function userShell(env: NodeJS.ProcessEnv, platform: NodeJS.Platform): Pr
   return undefined;
 }
 
-function shQuote(s: string): string {
+/** Quotes for sh-like shells only when needed, for display in fix commands. */
+export function shQuote(s: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
@@ -116,4 +117,10 @@ export async function addStartupLine(path: string, line: string): Promise<boolea
 
 export function isProfileShell(s: Shell): s is ProfileShell {
   return s === 'bash' || s === 'zsh' || s === 'fish' || s === 'powershell';
+}
+
+/** The commands of a fix a user of this platform can run: Windows shells on Windows, the others elsewhere; guest commands always. */
+export function commandsForPlatform(commands: readonly FixCommand[], platform: NodeJS.Platform): FixCommand[] {
+  const windows = (c: FixCommand) => c.shell === 'powershell' || c.shell === 'cmd';
+  return commands.filter((c) => c.target === 'guest' || (platform === 'win32' ? windows(c) : !windows(c)));
 }

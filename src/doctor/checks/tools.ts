@@ -3,7 +3,7 @@ import { delimiter as hostDelimiter, join } from 'node:path';
 import { fail, pass, skip, warn, errorText } from '../outcome.ts';
 import { loadKubeconfig, sameServer } from '../kubeconfig.ts';
 import type { Kubeconfig } from '../kubeconfig.ts';
-import { addStartupLine, pathLines, startupFile, userShell } from '../shell.ts';
+import { addStartupLine, pathLines, shQuote, startupFile, userShell } from '../shell.ts';
 import { powershellArgs } from '../powershell.ts';
 import type { Check, CheckContext, Fix, FixCommand } from '../types.ts';
 
@@ -177,9 +177,8 @@ async function kubectl(ctx: CheckContext, args: string[]): Promise<void> {
 
 function moveAsideCommands(path: string): FixCommand[] {
   const ps = (s: string) => `'${s.replace(/'/g, "''")}'`;
-  const sh = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
   return [
-    { shell: 'sh', run: `mv ${sh(path)} ${sh(`${path}.broken`)}`, elevated: false },
+    { shell: 'sh', run: `mv ${shQuote(path)} ${shQuote(`${path}.broken`)}`, elevated: false },
     { shell: 'powershell', run: `Move-Item -LiteralPath ${ps(path)} -Destination ${ps(`${path}.broken`)}`, elevated: false },
   ];
 }
@@ -303,7 +302,7 @@ const permissionsCheck: Check = {
     return warn(`${list.join(', ')} can be read by other users and holds cluster credentials`, {
       fix: {
         description: 'Make the files readable and writable by you only.',
-        commands: open.map((f) => ({ shell: 'sh' as const, run: `chmod 600 '${f.path.replace(/'/g, `'\\''`)}'`, elevated: false })),
+        commands: open.map((f) => ({ shell: 'sh' as const, run: `chmod 600 ${shQuote(f.path)}`, elevated: false })),
         apply: async (c) => {
           for (const f of open) {
             await chmod(f.path, 0o600);

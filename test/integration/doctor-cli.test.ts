@@ -1,0 +1,278 @@
+import { describe, test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Ajv } from 'ajv';
+import { REPO, runCli, tempDir } from '../helpers/cli.ts';
+import type { CliResult } from '../helpers/cli.ts';
+
+/**
+ * `devcluster doctor` run as a user runs it, with real failing conditions:
+ * broken kubeconfig files, proxy variables, a disk threshold the real free
+ * space cannot meet, kubectl missing from PATH, a stale kubeconfig server
+ * that the real kubectl repairs.
+ */
+
+interface Env {
+  home: string;
+  userHome: string;
+  env: Record<string, string | undefined>;
+}
+
+const CLEAN: Record<string, string | undefined> = {
+  HTTP_PROXY: undefined, HTTPS_PROXY: undefined, http_proxy: undefined, https_proxy: undefined, ALL_PROXY: undefined, all_proxy: undefined,
+  NO_PROXY: undefined, no_proxy: undefined, KUBECONFIG: undefined, DEVCLUSTER_PROFILE: undefined, DEVCLUSTER_ASCII: undefined, FORCE_COLOR: undefined,
+  SHELL: undefined, LANG: 'C.UTF-8', NO_COLOR: '1',
+};
+
+async function setup(): Promise<Env> {
+  const root = await tempDir('devcluster-doctor-');
+  const home = join(root, 'dc-home');
+  const userHome = join(root, 'user');
+  await mkdir(userHome, { recursive: true });
+  return { home, userHome, env: { ...CLEAN, HOME: userHome } };
+}
+
+function doctor(e: Env, args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+  return runCli(['doctor', ...args], { home: e.home, env: { ...e.env, ...env } });
+}
+
+async function writeKubeconfig(path: string, text: string, mode = 0o600): Promise<void> {
+  await mkdir(join(path, '..'), { recursive: true });
+  await writeFile(path, text);
+  await chmod(path, mode);
+}
+
+const KUBECONFIG_OURS = (server: string) => `apiVersion: v1
+kind: Config
+current-context: devcluster
+clusters:
+- name: devcluster
+  cluster:
+    server: ${server}
+    insecure-skip-tls-verify: true
+contexts:
+- name: devcluster
+  context: {cluster: devcluster, user: devcluster}
+users:
+- name: devcluster
+  user: {token: not-a-real-token}
+`;
+
+describe('doctor --output json', () => {
+  let result: CliResult;
+  let e: Env;
+  before(async () => {
+    e = await setup();
+    result = await doctor(e, ['-o', 'json']);
+  });
+
+  test('prints one document and nothing else on stdout, valid against docs/doctor.schema.json', async () => {
+    const schema = JSON.parse(await readFile(join(REPO, 'docs', 'doctor.schema.json'), 'utf8')) as object;
+    const doc = JSON.parse(result.stdout) as { schemaVersion: number; generatedAt: string; checks: Array<{ id: string; status: string; fix?: { description: string } }>; summary: { exitCode: number }; driver: { name: string } };
+    const validate = new Ajv({ allErrors: true, validateFormats: false }).compile(schema);
+    assert.ok(validate(doc), JSON.stringify(validate.errors, null, 2));
+    assert.equal(doc.schemaVersion, 1);
+    assert.ok(!Number.isNaN(Date.parse(doc.generatedAt)));
+    assert.equal(doc.driver.name, 'qemu');
+    assert.equal(result.code, doc.summary.exitCode);
+    // The QEMU checks ran for real on this Linux machine.
+    assert.ok(doc.checks.some((c) => c.id === 'QEMU_ACCEL_UNAVAILABLE' && c.status !== 'error'));
+    assert.ok(doc.checks.some((c) => c.id === 'HOST_OS_UNSUPPORTED' && c.status === 'pass'));
+  });
+
+  test('fix descriptions are prose, never something to paste into a shell', () => {
+    const doc = JSON.parse(result.stdout) as { checks: Array<{ id: string; fix?: { description: string } }> };
+    for (const c of doc.checks) {
+      if (c.fix === undefined) continue;
+      assert.doesNotMatch(c.fix.description, /^(sudo|export|kubectl|devcluster|Enable-|bcdedit|chmod|mv|brew|winget|apt-get|\$)\b/, c.id);
+    }
+  });
+});
+
+describe('doctor text output', () => {
+  test('NO_COLOR: symbols, no escape codes; DEVCLUSTER_ASCII=1: [OK] [SKIP] and pure ASCII', async () => {
+    const e = await setup();
+    const plain = await doctor(e, ['HOST_OS_UNSUPPORTED', 'HOST_CLOCK_SKEW', 'HOST_DISK_LOW'], { DEVCLUSTER_DOCTOR_MIN_FREE_DISK: '100t' });
+    assert.match(plain.stdout, /^\[✓\] Operating system: +\S/m);
+    assert.match(plain.stdout, /^\[-\] Clock: +no cluster for profile devcluster$/m);
+    assert.match(plain.stdout, /^\[✗\] Disk space: /m);
+    assert.ok(!plain.stdout.includes('\u001b['));
+    const ascii = await doctor(e, ['HOST_OS_UNSUPPORTED', 'HOST_CLOCK_SKEW', 'HOST_DISK_LOW'], { DEVCLUSTER_ASCII: '1', DEVCLUSTER_DOCTOR_MIN_FREE_DISK: '100t' });
+    assert.match(ascii.stdout, /^\[OK\] Operating system:/m);
+    assert.match(ascii.stdout, /^\[SKIP\] Clock:/m);
+    assert.match(ascii.stdout, /^\[FAIL\] Disk space:/m);
+    assert.match(ascii.stdout, /^X 1 problem\.$/m);
+    assert.doesNotMatch(ascii.stdout, /[^\t\n\r -~]/);
+  });
+
+  test('-v shows the evidence: the commands run and their output', async () => {
+    const e = await setup();
+    const r = await doctor(e, ['KUBECTL_NOT_ON_PATH', '-v']);
+    assert.match(r.stdout, /\$ \/usr\/bin\/kubectl version --client -o json {3}\(exit 0, \d+ms\)/);
+    assert.match(r.stdout, /"gitVersion": "v1\.\d+/);
+  });
+});
+
+describe('failing conditions', () => {
+  test('a full disk (threshold above the real free space) fails with the disk exit code', async () => {
+    const e = await setup();
+    const r = await doctor(e, ['HOST_DISK_LOW'], { DEVCLUSTER_DOCTOR_MIN_FREE_DISK: '100t' });
+    assert.equal(r.code, 26);
+    assert.match(r.stdout, /\[✗\] Disk space: +[\d.]+ [GT]iB free on .*; devcluster needs at least 100\.0 TiB/);
+    assert.match(r.stdout, /HOST_DISK_LOW {2}https:\S+#host_disk_low/);
+    assert.match(r.stdout, /✗ 1 problem\./);
+  });
+
+  test('a broken kubeconfig fails with the file, the line, and the commands to move it aside', async () => {
+    const e = await setup();
+    const path = join(e.userHome, '.kube', 'config');
+    await writeKubeconfig(path, 'apiVersion: v1\nclusters:\n- name: a\n  cluster: {server: https://x\n   current-context: [\n');
+    const r = await doctor(e, ['KUBECONFIG_INVALID', 'KUBECONFIG_CONTEXT_MISSING']);
+    assert.equal(r.code, 38);
+    assert.match(r.stdout, new RegExp(`\\[✗\\] kubeconfig: +${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: not valid YAML: .* at line \\d+, column \\d+`));
+    assert.match(r.stdout, /Fix: Repair the file, or move it aside/);
+    assert.ok(r.stdout.includes(`sh  mv ${path} ${path}.broken`), r.stdout);
+    assert.doesNotMatch(r.stdout, /Move-Item/, "PowerShell commands are for Windows users");
+    assert.match(r.stdout, /\[-\] kubectl context: +skipped because "kubeconfig" failed/);
+  });
+
+  test('KUBECONFIG naming two files whose current-context does not exist', async () => {
+    const e = await setup();
+    const a = join(e.userHome, 'a.yaml');
+    const b = join(e.userHome, 'b.yaml');
+    await writeKubeconfig(a, 'apiVersion: v1\nkind: Config\ncurrent-context: gone\ncontexts: []\n');
+    await writeKubeconfig(b, KUBECONFIG_OURS('https://127.0.0.1:6443').replace('current-context: devcluster\n', ''));
+    const r = await doctor(e, ['KUBECONFIG_CONTEXT_MISSING', '-o', 'json'], { KUBECONFIG: `${a}:${join(e.userHome, 'missing.yaml')}:${b}` });
+    assert.equal(r.code, 38);
+    const doc = JSON.parse(r.stdout) as { checks: Array<{ summary: string; fix: { commands: Array<{ run: string }>; automatic: boolean } }> };
+    assert.equal(doc.checks[0]?.summary, `current-context "gone" (in ${a}) names a context that does not exist`);
+    assert.equal(doc.checks[0]?.fix.commands[0]?.run, 'kubectl config use-context devcluster');
+    assert.equal(doc.checks[0]?.fix.automatic, true);
+  });
+
+  test('proxy variables without NO_PROXY for the cluster: a warning with the exact line per shell, password masked', async () => {
+    const e = await setup();
+    const r = await doctor(e, ['PROXY_NO_PROXY_INCOMPLETE'], { HTTPS_PROXY: 'http://alice:s3cret@proxy.example:3128', NO_PROXY: 'localhost,.corp' });
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /\[!\] Proxy: +HTTPS_PROXY is set but NO_PROXY lacks 10\.96\.0\.0\/12, 10\.244\.0\.0\/16/);
+    assert.ok(r.stdout.includes('export NO_PROXY="localhost,.corp,10.96.0.0/12,10.244.0.0/16" no_proxy="localhost,.corp,10.96.0.0/12,10.244.0.0/16"'), r.stdout);
+    assert.ok(r.stdout.includes('set -gx NO_PROXY localhost,.corp,10.96.0.0/12,10.244.0.0/16; set -gx no_proxy localhost,.corp,10.96.0.0/12,10.244.0.0/16'));
+    assert.match(r.stdout, /HTTPS_PROXY=http:\/\/alice:\*{8}@proxy\.example:3128/);
+    assert.doesNotMatch(r.stdout + r.stderr, /s3cret/);
+    assert.match(r.stdout, /! 1 warning\./);
+  });
+
+  test('first failing check decides the exit code: host before tools', async () => {
+    const e = await setup();
+    await writeKubeconfig(join(e.userHome, '.kube', 'config'), 'a: [\n');
+    const r = await doctor(e, ['KUBECONFIG_INVALID', 'HOST_DISK_LOW'], { DEVCLUSTER_DOCTOR_MIN_FREE_DISK: '100t' });
+    assert.equal(r.code, 26);
+    assert.match(r.stdout, /✗ 2 problems\./);
+  });
+});
+
+describe('kubectl missing from PATH', () => {
+  // PATH without /usr/bin, where this machine's kubectl lives.
+  const noKubectl = async (e: Env) => {
+    const dir = join(e.userHome, 'emptybin');
+    await mkdir(dir, { recursive: true });
+    return { PATH: dir };
+  };
+
+  test('before the first start: a warning that start installs one', async () => {
+    const e = await setup();
+    const r = await doctor(e, ['KUBECTL_NOT_ON_PATH'], await noKubectl(e));
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /\[!\] kubectl: +kubectl is not on PATH; devcluster start installs one that matches the cluster into /);
+  });
+
+  test('devcluster\'s kubectl not on PATH: a failure with the PATH line per shell, fixed for the user\'s shell', async () => {
+    const e = await setup();
+    const bin = join(e.home, 'bin');
+    await mkdir(bin, { recursive: true });
+    await writeFile(join(bin, 'kubectl'), '#!/bin/sh\necho \'{"clientVersion":{"gitVersion":"v1.31.2"}}\'\n', { mode: 0o755 });
+    const env = { ...(await noKubectl(e)), SHELL: '/bin/zsh' };
+    const r = await doctor(e, ['KUBECTL_NOT_ON_PATH'], env);
+    assert.equal(r.code, 35);
+    assert.ok(r.stdout.includes(`bash, add to ${join(e.userHome, '.bashrc')}:`), r.stdout);
+    assert.ok(r.stdout.includes(`export PATH="${bin}":"$PATH"`));
+    assert.ok(r.stdout.includes(`fish_add_path --global --prepend ${bin}`));
+    assert.match(r.stdout, /Automatic: devcluster doctor --fix KUBECTL_NOT_ON_PATH \(then open a new terminal\)/);
+
+    const fixed = await doctor(e, ['KUBECTL_NOT_ON_PATH', '--fix', '--yes'], env);
+    assert.match(fixed.stdout, /KUBECTL_NOT_ON_PATH: applied; takes effect after you open a new terminal/);
+    assert.equal(fixed.code, 35, 'not claimed as done before a new shell');
+    const zshrc = await readFile(join(e.userHome, '.zshrc'), 'utf8');
+    assert.equal(zshrc, `# added by devcluster doctor\nexport PATH="${bin}":"$PATH"\n`);
+    // Idempotent: a second fix does not add the line twice.
+    await doctor(e, ['KUBECTL_NOT_ON_PATH', '--fix', '--yes'], env);
+    assert.equal(await readFile(join(e.userHome, '.zshrc'), 'utf8'), zshrc);
+  });
+});
+
+describe('--fix with the real kubectl', () => {
+  async function staleProfile(): Promise<{ e: Env; kubeconfig: string }> {
+    const e = await setup();
+    const state = join(e.home, 'profiles', 'devcluster', 'state.json');
+    await mkdir(join(state, '..'), { recursive: true });
+    await writeFile(state, JSON.stringify({ schemaVersion: 1, profile: 'devcluster', driver: 'qemu', status: 'Stopped', apiServer: 'https://127.0.0.1:16443', resources: [], driverData: {} }));
+    const kubeconfig = join(e.userHome, '.kube', 'config');
+    await writeKubeconfig(kubeconfig, KUBECONFIG_OURS('https://192.168.211.10:6443'), 0o644);
+    return { e, kubeconfig };
+  }
+
+  test('without a terminal and without --yes: shows the commands and changes nothing', async () => {
+    const { e, kubeconfig } = await staleProfile();
+    const before = await readFile(kubeconfig, 'utf8');
+    const r = await doctor(e, ['KUBECONFIG_STALE_SERVER', 'KUBECONFIG_PERMISSIONS', '--fix']);
+    assert.equal(r.code, 38);
+    assert.ok(r.stdout.includes(`kubectl config set-cluster devcluster --server=https://127.0.0.1:16443 --kubeconfig=${kubeconfig}`), r.stdout);
+    assert.ok(r.stdout.includes(`chmod 600 ${kubeconfig}`));
+    assert.match(r.stdout, /No terminal to confirm on, so nothing was changed/);
+    assert.equal(await readFile(kubeconfig, 'utf8'), before);
+    assert.equal((await stat(kubeconfig)).mode & 0o777, 0o644);
+  });
+
+  test('--yes applies both fixes, runs the checks again and exits 0', async () => {
+    const { e, kubeconfig } = await staleProfile();
+    const r = await doctor(e, ['KUBECONFIG_STALE_SERVER', 'KUBECONFIG_PERMISSIONS', '--fix', '--yes']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /\[✓\] KUBECONFIG_STALE_SERVER: fixed: devcluster -> https:\/\/127\.0\.0\.1:16443/);
+    assert.match(r.stdout, /\[✓\] KUBECONFIG_PERMISSIONS: fixed: readable only by you/);
+    assert.match(await readFile(kubeconfig, 'utf8'), /server: https:\/\/127\.0\.0\.1:16443/);
+    assert.equal((await stat(kubeconfig)).mode & 0o777, 0o600);
+  });
+});
+
+describe('usage', () => {
+  test('an unknown check ID is a usage error that lists the valid IDs', async () => {
+    const e = await setup();
+    const r = await doctor(e, ['NOT_A_CHECK']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /Exiting due to USAGE_INVALID_ARGUMENT: unknown check ID NOT_A_CHECK/);
+    assert.match(r.stderr, /Valid IDs: HOST_OS_UNSUPPORTED, .*KUBECONFIG_PERMISSIONS/);
+  });
+
+  test('--list shows every check with what it looks at; -o json too', async () => {
+    const e = await setup();
+    const r = await doctor(e, ['--list']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^ {2}QEMU_ACCEL_UNAVAILABLE \(checked before start\) \[driver qemu\]\n {6}QEMU acceleration: starts a paused QEMU VM/m);
+    const j = JSON.parse((await doctor(e, ['--list', '-o', 'json'])).stdout) as { checks: Array<{ id: string; exitCode: number }> };
+    assert.ok(j.checks.length >= 25);
+    assert.equal(j.checks.find((c) => c.id === 'HOST_DISK_LOW')?.exitCode, 26);
+  });
+
+  test('doctor.muted hides a warning, --include-muted shows it', async () => {
+    const e = await setup();
+    await mkdir(e.home, { recursive: true });
+    await writeFile(join(e.home, 'config.json'), JSON.stringify({ 'doctor.muted': ['PROXY_NO_PROXY_INCOMPLETE'] }));
+    const env = { HTTP_PROXY: 'http://proxy.example:3128' };
+    const hidden = await doctor(e, ['PROXY_NO_PROXY_INCOMPLETE'], env);
+    assert.doesNotMatch(hidden.stdout, /\[!\] Proxy/);
+    assert.match(hidden.stdout, /✓ No problems found\. \(1 muted warning hidden \(--include-muted shows them\)\)/);
+    const shown = await doctor(e, ['PROXY_NO_PROXY_INCOMPLETE', '--include-muted'], env);
+    assert.match(shown.stdout, /\[!\] Proxy: .* \(muted\)$/m);
+  });
+});
