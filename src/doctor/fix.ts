@@ -62,7 +62,7 @@ export async function applyFixes(ctx: DoctorContext, results: CheckResult[], opt
       if (fix === undefined) continue;
       out.line(`  ${out.paint('bold', r.id)} (${r.title})`);
       for (const l of fixLines(out, r.id, { ...fix, apply: undefined }, '    ', ctx.host.platform)) out.line(l);
-      if (fix.requires !== undefined && fix.requires.length > 0) out.line(`    Takes effect after you ${requirementText(fix.requires)}.`);
+      if (fix.applyDescription !== undefined) out.line(`    doctor --fix will ${fix.applyDescription}.`);
       if (fix.disruptive === true) out.line('    This interrupts what is running.');
     }
     if (group.elevated && ctx.host.platform === 'win32') {

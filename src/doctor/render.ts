@@ -36,9 +36,12 @@ function commandLabel(c: FixCommand): string {
 export function fixLines(out: Output, id: string, fix: Fix, indent: string, platform: NodeJS.Platform): string[] {
   const lines = [`${indent}Fix: ${fix.description}`];
   const commands = commandsForPlatform(fix.commands, platform);
-  const labels = commands.map((c) => (c.file === undefined ? commandLabel(c) : `${c.shell}, add to ${c.file}:`));
-  const width = Math.max(0, ...labels.map((l) => l.length));
-  commands.forEach((c, i) => lines.push(`${indent}  ${(labels[i] ?? '').padEnd(width)}  ${out.paint('cyan', c.run)}`));
+  const plain = commands.filter((c) => c.file === undefined);
+  const width = Math.max(0, ...plain.map((c) => commandLabel(c).length));
+  for (const c of commands) {
+    if (c.file === undefined) lines.push(`${indent}  ${commandLabel(c).padEnd(width)}  ${out.paint('cyan', c.run)}`);
+    else lines.push(`${indent}  ${c.shell}: add to ${c.file}`, `${indent}    ${out.paint('cyan', c.run)}`);
+  }
   if (fix.apply !== undefined) {
     const after = fix.requires !== undefined && fix.requires.length > 0 ? ` (then ${requirementText(fix.requires)})` : '';
     lines.push(`${indent}  Automatic: devcluster doctor --fix ${id}${after}`);

@@ -52,7 +52,7 @@ export function reportToJson(report: DoctorReport): unknown {
     checks: report.checks.map((r) => {
       const { fix, ...rest } = r;
       if (fix === undefined) return rest;
-      const { apply, ...fixData } = fix;
+      const { apply, applyDescription: _applyDescription, ...fixData } = fix;
       return {
         ...rest,
         fix: {

@@ -41,6 +41,8 @@ export interface Fix {
   commands: FixCommand[];
   /** `doctor --fix` runs this after the user agreed; it must be idempotent. */
   apply?: (ctx: CheckContext) => Promise<void>;
+  /** What apply does when it is narrower than the commands shown ("adds the bash line to ~/.bashrc"). */
+  applyDescription?: string;
   /** The automatic apply needs root/Administrator. */
   elevated?: boolean;
   /** What must happen after applying before it takes effect. */

@@ -195,7 +195,7 @@ describe('kubectl missing from PATH', () => {
     const env = { ...(await noKubectl(e)), SHELL: '/bin/zsh' };
     const r = await doctor(e, ['KUBECTL_NOT_ON_PATH'], env);
     assert.equal(r.code, 35);
-    assert.ok(r.stdout.includes(`bash, add to ${join(e.userHome, '.bashrc')}:`), r.stdout);
+    assert.ok(r.stdout.includes(`bash: add to ${join(e.userHome, '.bashrc')}\n        export PATH=`), r.stdout);
     assert.ok(r.stdout.includes(`export PATH="${bin}":"$PATH"`));
     assert.ok(r.stdout.includes(`fish_add_path --global --prepend ${bin}`));
     assert.match(r.stdout, /Automatic: devcluster doctor --fix KUBECTL_NOT_ON_PATH \(then open a new terminal\)/);

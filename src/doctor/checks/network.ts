@@ -17,7 +17,7 @@ import {
 import type { Route } from '../net.ts';
 import { powershellJsonText, WINDOWS_QUERIES } from '../powershell.ts';
 import { envLines, userShell } from '../shell.ts';
-import { applyShellLine } from './tools.ts';
+import { applyShellLine, applyText } from './tools.ts';
 import { isIpv4 } from '../../profile/settings.ts';
 import type { Check, CheckContext, DoctorContext } from '../types.ts';
 
@@ -75,7 +75,7 @@ const proxyCheck: Check = {
         description: "Add the cluster's addresses to NO_PROXY in your shell's startup file, then open a new terminal.",
         commands,
         requires: ['new-shell'],
-        ...(mine === undefined ? {} : { apply: (c: CheckContext) => applyShellLine(c, mine) }),
+        ...(mine === undefined ? {} : { apply: (c: CheckContext) => applyShellLine(c, mine), applyDescription: applyText(mine) }),
       },
       related: ['kubernetes/minikube#3846', 'kubernetes/minikube#6107'],
     });

@@ -84,8 +84,12 @@ function pathFix(ctx: CheckContext, automatic: boolean, description: string): Fi
     description,
     commands,
     requires: ['new-shell'],
-    ...(automatic && mine !== undefined ? { apply: (c: CheckContext) => applyShellLine(c, mine) } : {}),
+    ...(automatic && mine !== undefined ? { apply: (c: CheckContext) => applyShellLine(c, mine), applyDescription: applyText(mine) } : {}),
   };
+}
+
+export function applyText(command: FixCommand): string {
+  return command.file === undefined ? `run the ${command.shell} command` : `add the ${command.shell} line to ${command.file}`;
 }
 
 /** Adds a line to the user's startup file, or runs the PowerShell command that persists it. */
