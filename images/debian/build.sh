@@ -163,7 +163,15 @@ cleanup() {
   ((status == 0)) || say "failed; nothing in $out was changed"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+# mmdebstrap runs in the background so that a signal is handled at once, not
+# when the package installation is over. Killing unshare kills everything in
+# its PID namespace, and with the last process the namespace's mounts go too.
+bootstrap_pid=""
+on_signal() {
+  [[ -z $bootstrap_pid ]] || kill -KILL "$bootstrap_pid" 2>/dev/null || true
+  exit 130
+}
+trap on_signal INT TERM HUP
 
 started=$(date +%s)
 rootdir=$work/root
@@ -193,7 +201,10 @@ unshare --mount --propagation private --pid --fork --kill-child -- \
   --setup-hook='cp -r --no-preserve=ownership "$DEVCLUSTER_IMAGE_DIR"/rootfs/. "$1"/' \
   --customize-hook='"$DEVCLUSTER_IMAGE_DIR"/customize.sh "$1"' \
   "$suite" "$rootdir" "${sources[@]}" \
-  < /dev/null
+  </dev/null &
+bootstrap_pid=$!
+wait "$bootstrap_pid"
+bootstrap_pid=""
 debootstrapped=$(date +%s)
 
 # What went in, for the manifest.
