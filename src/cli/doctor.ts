@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { action } from './run-command.ts';
 import type { CommandContext } from './run-command.ts';
+import type { DoctorContext } from '../doctor/types.ts';
 import { withExamples } from './examples.ts';
 import { GROUP_TROUBLESHOOTING } from './groups.ts';
 
@@ -29,7 +30,7 @@ export function registerDoctor(program: Command): void {
 async function doctor(ctx: CommandContext, ids: string[], opts: Record<string, unknown>): Promise<number> {
   const { loadDriverChecks } = await import('../doctor/driver-checks.ts');
   const { allChecks } = await import('../doctor/registry.ts');
-  const { renderCheckList, checkListJson, renderReport } = await import('../doctor/render.ts');
+  const { renderCheckList, checkListJson } = await import('../doctor/render.ts');
   const { inputError } = await import('../ui/errors.ts');
   await loadDriverChecks();
   const checks = allChecks();
@@ -49,9 +50,25 @@ async function doctor(ctx: CommandContext, ids: string[], opts: Record<string, u
     throw inputError('USAGE_INVALID_ARGUMENT', '--yes only has a meaning with --fix', { advice: 'Run `devcluster doctor --fix --yes`.' });
   }
   const { createDoctorContext } = await import('../doctor/context.ts');
+  let dctx = await createDoctorContext({ home: ctx.home, profileFlag: ctx.profileFlag, driverFlag: opts['driver'] as string | undefined, env: ctx.env });
+  if (dctx.cluster.running) {
+    // The guest checks reach the VM over SSH with the profile's pinned key.
+    const { doctorGuestAccessor } = await import('../cluster/doctor-guest.ts');
+    const access = await doctorGuestAccessor({ home: ctx.home, profileFlag: dctx.profile, out: ctx.out, signal: ctx.signal, waitLock: false, command: ctx.command });
+    dctx = { ...dctx, ...(access.guest === undefined ? {} : { guest: access.guest }), ...(access.problem === undefined ? {} : { guestProblem: access.problem }) };
+  }
+  try {
+    return await report(ctx, dctx, wanted, opts);
+  } finally {
+    dctx.guest?.close?.();
+  }
+}
+
+async function report(ctx: CommandContext, dctx: DoctorContext, wanted: string[], opts: Record<string, unknown>): Promise<number> {
+  const { inputError } = await import('../ui/errors.ts');
+  const { renderReport } = await import('../doctor/render.ts');
   const { runChecks } = await import('../doctor/runner.ts');
   const { buildReport, reportToJson, summarize } = await import('../doctor/report.ts');
-  const dctx = await createDoctorContext({ home: ctx.home, profileFlag: ctx.profileFlag, driverFlag: opts['driver'] as string | undefined, env: ctx.env });
   const muted = (dctx.config.settings['doctor.muted']?.value ?? []) as string[];
   const includeMuted = opts['include-muted'] === true || opts['includeMuted'] === true;
   const results = await runChecks(dctx, { ...(wanted.length > 0 ? { only: wanted } : {}), muted });

@@ -17,14 +17,15 @@ export function adviceFromFix(fix: Fix | undefined, platform: NodeJS.Platform): 
 
 /**
  * `start`'s preflight: the fatal checks that apply to its driver. Returns every
- * result (so warnings can be shown) and throws the first failure as a
+ * result (so warnings can be shown; muted ones have `muted: true`) and throws the first failure as a
  * DevclusterError whose ID and exit code are the check's.
  */
 export async function runPreflight(ctx: DoctorContext, driverName: string): Promise<CheckResult[]> {
   await loadDriverChecks();
   const dctx = withDriver(ctx, driverName);
   const fatal = allChecks().filter((c) => c.fatal === true && isApplicable(c, dctx));
-  const results = await runChecks(dctx, { only: fatal.map((c) => c.id), checks: allChecks() });
+  const muted = (ctx.config.settings['doctor.muted']?.value ?? []) as string[];
+  const results = await runChecks(dctx, { only: fatal.map((c) => c.id), checks: allChecks(), muted });
   const failed = results.find((r) => r.status === 'fail');
   if (failed !== undefined) {
     const advice = adviceFromFix(failed.fix, ctx.host.platform);

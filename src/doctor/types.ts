@@ -96,6 +96,8 @@ export interface GuestAccessor {
   /** For messages: user@host:port. */
   readonly target: string;
   exec(argv: readonly string[], options?: { timeoutMs?: number; signal?: AbortSignal }): Promise<{ stdout: string; stderr: string; exitCode: number }>;
+  /** Closes the connection when the doctor is done. */
+  close?(): void;
 }
 
 /** The Kubernetes API of the profile's cluster. */
@@ -152,6 +154,8 @@ export interface DoctorContext {
   /** Runs a command as root: directly when already root, else through sudo. */
   readonly execElevated: ExecFn;
   readonly guest?: GuestAccessor;
+  /** Why there is no guest access although the cluster should run. */
+  readonly guestProblem?: string;
   readonly kube?: ClusterAccessor;
   readonly thresholds: Thresholds;
   readonly now: () => number;

@@ -150,11 +150,11 @@ describe('a running cluster', () => {
     assert.equal(run.results[0]?.status, 'pass');
   });
 
-  test('the CLI without SSH access skips the guest checks with the reason', async () => {
+  test('the CLI asks the driver for SSH access; with no VM behind the state file the guest checks say why they skip', async () => {
     const r = await runCli(['doctor', 'GUEST_SSH_DOWN', 'GUEST_KUBELET_INACTIVE', 'NETWORK_APISERVER_UNREACHABLE'], { home: f.home, env: { HOME: f.userHome, NO_COLOR: '1' } });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /\[-\] SSH: +no SSH access to the guest is available to the doctor/);
-    assert.match(r.stdout, /\[-\] kubelet: +no SSH access to the guest is available to the doctor/);
+    assert.match(r.stdout, /\[-\] SSH: +no SSH access to the guest: profile devcluster is not running \(absent\)/);
+    assert.match(r.stdout, /\[-\] kubelet: +no SSH access to the guest: profile devcluster is not running \(absent\)/);
     assert.match(r.stdout, new RegExp(`\\[✓\\] API server port: +127\\.0\\.0\\.1:${f.port} accepts connections`));
   });
 });

@@ -346,7 +346,9 @@ export function noClusterReason(ctx: DoctorContext): string | undefined {
 }
 
 export function noGuestReason(ctx: DoctorContext): string | undefined {
-  return noClusterReason(ctx) ?? (ctx.guest === undefined ? 'no SSH access to the guest is available to the doctor' : undefined);
+  if (noClusterReason(ctx) !== undefined) return noClusterReason(ctx);
+  if (ctx.guest !== undefined) return undefined;
+  return ctx.guestProblem === undefined ? 'no SSH access to the guest is available to the doctor' : `no SSH access to the guest: ${ctx.guestProblem}`;
 }
 
 const clockCheck: Check = {
