@@ -226,7 +226,8 @@ export function renderNftRuleset(bridges: readonly BridgeNat[]): string {
     const net = parseCidr(b.subnet);
     if (net === undefined) throw new Error(`renderNftRuleset: bad subnet ${b.subnet}`);
     const cidr = formatNet(net);
-    nat.push(`    ip saddr ${cidr} ip daddr != ${cidr} counter masquerade`);
+    // Only what leaves the host through another interface: DHCP broadcasts and multicast on the bridge itself need no NAT.
+    nat.push(`    ip saddr ${cidr} ip daddr != ${cidr} oifname != "${b.bridge}" counter masquerade`);
     fwd.push(`    iifname "${b.bridge}" counter accept`, `    oifname "${b.bridge}" counter accept`);
   }
   return [
@@ -297,7 +298,7 @@ export function expectedNftSignature(bridges: readonly BridgeNat[]): string[] {
   const out = ['chain postrouting nat postrouting 100 accept', 'chain forward filter forward 0 accept'];
   for (const b of bridges) {
     const cidr = formatNet(parseCidr(b.subnet) ?? { base: 0, prefix: 0 });
-    out.push(`rule postrouting ip saddr == ${cidr} ip daddr != ${cidr} counter masquerade`);
+    out.push(`rule postrouting ip saddr == ${cidr} ip daddr != ${cidr} oifname != ${b.bridge} counter masquerade`);
     out.push(`rule forward iifname == ${b.bridge} counter accept`, `rule forward oifname == ${b.bridge} counter accept`);
   }
   return out.sort();

@@ -122,8 +122,8 @@ test('the nftables ruleset replaces only our table and masquerades each subnet t
   ]);
   const lines = text.split('\n');
   assert.deepEqual(lines.slice(0, 3), ['table ip devcluster', 'delete table ip devcluster', 'table ip devcluster {']);
-  assert.ok(lines.includes('    ip saddr 192.168.211.0/24 ip daddr != 192.168.211.0/24 counter masquerade'));
-  assert.ok(lines.includes('    ip saddr 10.213.0.0/24 ip daddr != 10.213.0.0/24 counter masquerade'));
+  assert.ok(lines.includes('    ip saddr 192.168.211.0/24 ip daddr != 192.168.211.0/24 oifname != "devcluster0" counter masquerade'));
+  assert.ok(lines.includes('    ip saddr 10.213.0.0/24 ip daddr != 10.213.0.0/24 oifname != "devcluster1" counter masquerade'));
   assert.ok(lines.includes('    iifname "devcluster1" counter accept'));
   assert.ok(lines.includes('    oifname "devcluster0" counter accept'));
   assert.ok(!/flush ruleset|table (inet|ip6|bridge) /.test(text));
@@ -143,6 +143,7 @@ const OUR_TABLE = {
         expr: [
           { match: { op: '==', left: { payload: { protocol: 'ip', field: 'saddr' } }, right: { prefix: { addr: '192.168.211.0', len: 24 } } } },
           { match: { op: '!=', left: { payload: { protocol: 'ip', field: 'daddr' } }, right: { prefix: { addr: '192.168.211.0', len: 24 } } } },
+          { match: { op: '!=', left: { meta: { key: 'oifname' } }, right: 'devcluster0' } },
           { counter: { packets: 0, bytes: 0 } },
           { masquerade: null },
         ],
