@@ -1,9 +1,10 @@
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Ajv } from 'ajv';
-import { REPO, runCli, tempDir } from '../helpers/cli.ts';
+import { CLI, REPO, runCli, tempDir } from '../helpers/cli.ts';
 import type { CliResult } from '../helpers/cli.ts';
 
 /**
@@ -274,5 +275,41 @@ describe('usage', () => {
     assert.match(hidden.stdout, /✓ No problems found\. \(1 muted warning hidden \(--include-muted shows them\)\)/);
     const shown = await doctor(e, ['PROXY_NO_PROXY_INCOMPLETE', '--include-muted'], env);
     assert.match(shown.stdout, /\[!\] Proxy: .* \(muted\)$/m);
+  });
+});
+
+/** Runs the CLI on a pseudo-terminal (util-linux `script`), answering the prompt when it appears. */
+function onTerminal(args: string[], env: Record<string, string | undefined>, answer: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const command = [process.execPath, CLI, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const merged: Record<string, string | undefined> = { ...process.env, ...env };
+    for (const [k, v] of Object.entries(merged)) if (v === undefined) delete merged[k];
+    const child = spawn('script', ['-qec', command, '/dev/null'], { env: merged as NodeJS.ProcessEnv, cwd: REPO });
+    let output = '';
+    let answered = false;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      output += d;
+      if (!answered && output.includes('Make these changes?')) {
+        answered = true;
+        child.stdin.write(answer);
+      }
+    });
+    child.on('error', reject);
+    child.on('close', () => resolve(output));
+  });
+}
+
+describe('--fix on a terminal', { skip: spawnSync('script', ['--version']).status === 0 ? false : 'util-linux script is not installed' }, () => {
+  test('asks before changing anything; "n" leaves the file alone, "y" fixes it', async () => {
+    const e = await setup();
+    const kubeconfig = join(e.userHome, '.kube', 'config');
+    await writeKubeconfig(kubeconfig, 'apiVersion: v1\nkind: Config\n', 0o644);
+    const env = { ...e.env, DEVCLUSTER_HOME: e.home };
+    const declined = await onTerminal(['doctor', 'KUBECONFIG_PERMISSIONS', '--fix'], env, 'n\r');
+    assert.match(declined, /KUBECONFIG_PERMISSIONS: declined/);
+    assert.equal((await stat(kubeconfig)).mode & 0o777, 0o644);
+    const agreed = await onTerminal(['doctor', 'KUBECONFIG_PERMISSIONS', '--fix'], env, 'y\r');
+    assert.match(agreed, /KUBECONFIG_PERMISSIONS: fixed: readable only by you/);
+    assert.equal((await stat(kubeconfig)).mode & 0o777, 0o600);
   });
 });
