@@ -5,8 +5,6 @@ import { withExamples } from './examples.ts';
 import { GROUP_BASIC } from './groups.ts';
 import type { LifecycleOptions } from '../cluster/profile-context.ts';
 
-const DOCTOR_HINT = 'Run `devcluster doctor` for a full report.';
-
 function lifecycle(ctx: CommandContext, flags?: Record<string, string | undefined>): LifecycleOptions {
   return {
     home: ctx.home,
@@ -66,7 +64,7 @@ export function registerLifecycle(program: Command): void {
           ctx.out.success(`Profile ${result.profile} ${verb} in ${(result.totalMs / 1000).toFixed(1)}s (${result.driver} driver).`);
           ctx.out.info(`  SSH: devcluster ssh${result.profile === 'devcluster' ? '' : ` -p ${result.profile}`}   (${result.ssh.user}@${result.ssh.host}:${result.ssh.port})`);
         },
-        { formats: ['text', 'json'], persistLog: true, failureFooter: DOCTOR_HINT },
+        { formats: ['text', 'json'], persistLog: true, lifecycle: true },
       ),
     );
   withExamples(start, [
@@ -96,7 +94,7 @@ export function registerLifecycle(program: Command): void {
           if (ctx.out.format === 'json') ctx.out.json(r);
           else ctx.out.success(r.wasRunning ? `Profile ${r.profile} stopped in ${(r.durationMs / 1000).toFixed(1)}s.` : `Profile ${r.profile} was not running.`);
         },
-        { formats: ['text', 'json'], persistLog: true, failureFooter: DOCTOR_HINT },
+        { formats: ['text', 'json'], persistLog: true, lifecycle: true },
       ),
     );
   withExamples(stop, [['devcluster stop', 'stop the default cluster'], ['devcluster stop -p dev --timeout 10', 'give the guest 10s']]);
@@ -128,7 +126,7 @@ export function registerLifecycle(program: Command): void {
             else ctx.out.success(r.existed ? `Deleted profile ${r.profile}.` : `Profile ${r.profile} had no VM; removed its settings.`);
           }
         },
-        { formats: ['text', 'json'], persistLog: true, failureFooter: DOCTOR_HINT },
+        { formats: ['text', 'json'], persistLog: true, lifecycle: true },
       ),
     );
   withExamples(del, [['devcluster delete', 'the default cluster'], ['devcluster delete --all', 'every cluster'], ['devcluster delete --all --purge', 'and every cache and setting']]);

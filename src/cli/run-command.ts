@@ -25,8 +25,11 @@ export interface ActionOptions {
   formats?: readonly OutputFormat[];
   /** Lifecycle commands keep their log even when they run no external command. */
   persistLog?: boolean;
-  /** Footer printed under a failure (the doctor hint for lifecycle commands). */
-  failureFooter?: string;
+  /**
+   * start, stop and delete: failures go through the known-issue table, which
+   * adds advice, docs and related issues, and the doctor hint.
+   */
+  lifecycle?: boolean;
 }
 
 export type Handler = (ctx: CommandContext, args: string[], options: Record<string, unknown>) => Promise<number | void>;
@@ -107,11 +110,13 @@ export function action(handler: Handler, options: ActionOptions = {}) {
         log.persist();
       }
       if (out.verbose && e instanceof Error && e.stack !== undefined) out.error(e.stack);
-      renderError(out, error, {
-        logPath: log.path,
-        ...(options.failureFooter === undefined || error.input ? {} : { footer: options.failureFooter }),
-      });
-      lastExitCode = error.exitCode;
+      if (options.lifecycle === true && !error.input) {
+        const { renderLifecycleFailure } = await import('../doctor/reasons.ts');
+        lastExitCode = renderLifecycleFailure(out, error, log.path);
+      } else {
+        renderError(out, error, { logPath: log.path });
+        lastExitCode = error.exitCode;
+      }
     } finally {
       setCommandLog(undefined);
     }

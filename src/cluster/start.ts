@@ -90,6 +90,7 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
       ({ driver, reason } = await chooseDriver(String(p.settings['driver'])));
     }
     options.out.info(`Using the ${driver.info.name} driver (${reason})`);
+    await preflight(options, p.name, driver.info.name);
     if (existing === undefined) await p.state.init(p.name, driver.info.name);
     else warnImmutable(p, options);
 
@@ -230,3 +231,21 @@ function warnImmutable(p: OpenProfile, options: StartOptions): void {
   }
 }
 
+
+/**
+ * The doctor's fatal checks for this driver, before anything is created: a
+ * failure stops the start with the check's ID and advice; warnings are shown.
+ */
+async function preflight(options: StartOptions, profile: string, driver: string): Promise<void> {
+  const { createDoctorContext } = await import('../doctor/context.ts');
+  const { runPreflight } = await import('../doctor/preflight.ts');
+  const { envName } = await import('../profile/settings.ts');
+  // The doctor resolves settings itself; the start's flags reach it as the
+  // environment variables they outrank, so it sees the same values.
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const [key, value] of Object.entries(options.flags ?? {})) if (value !== undefined) env[envName(key)] = value;
+  const ctx = await createDoctorContext({ home: options.home, profileFlag: profile, driverFlag: driver, env });
+  for (const r of await runPreflight(ctx, driver)) {
+    if (r.status === 'warn') options.out.warn(`${r.title}: ${r.summary}`);
+  }
+}

@@ -1,4 +1,5 @@
-import { mkdir, open, readFile, rm, rename } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rm, rename } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -75,19 +76,28 @@ async function readOwner(path: string): Promise<LockOwner | undefined | 'unreada
   }
 }
 
+/**
+ * The owner is written to a private temp file first and then hard-linked to
+ * the lock path: link() fails if the path exists, and a reader never sees an
+ * empty or half-written lock (which it would take for stale).
+ */
 async function tryCreate(path: string, owner: LockOwner): Promise<boolean> {
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const handle = await open(tmp, 'wx', 0o600);
   try {
-    const handle = await open(path, 'wx', 0o600);
-    try {
-      await handle.writeFile(JSON.stringify(owner));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await handle.writeFile(JSON.stringify(owner));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  try {
+    await link(tmp, path);
     return true;
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
     throw e;
+  } finally {
+    await rm(tmp, { force: true });
   }
 }
 

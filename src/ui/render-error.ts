@@ -3,8 +3,6 @@ import type { Output } from './output.ts';
 
 export interface RenderErrorOptions {
   logPath?: string | undefined;
-  /** Added after the advice, e.g. "Run `devcluster doctor` for a full report". */
-  footer?: string;
 }
 
 /** The standard failure block: ID, message, advice, docs, log file. */
@@ -18,6 +16,5 @@ export function renderError(out: Output, error: DevclusterError, options: Render
   out.error(out.paint('red', `${s.fail === 'FAIL' ? 'X' : s.fail} Exiting due to ${error.id}: ${error.message}`));
   if (error.advice !== undefined && error.advice !== '') out.error(`  ${s.arrow} ${error.advice}`);
   if (error.docs !== undefined) out.error(`  Docs: ${error.docs}`);
-  if (options.footer !== undefined) out.error(`  ${options.footer}`);
   if (options.logPath !== undefined) out.error(`  Log file: ${options.logPath}`);
 }
