@@ -10,6 +10,8 @@ async function loadErrorModules(): Promise<void> {
   await import('../src/seed/spec.ts');
   await import('../src/seed/iso9660.ts');
   await import('../src/ssh/errors.ts');
+  await import('../src/doctor/registry.ts');
+  await import('../drivers/qemu/checks.ts');
 }
 
 export async function renderErrorsDoc(): Promise<string> {

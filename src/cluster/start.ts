@@ -246,6 +246,6 @@ async function preflight(options: StartOptions, profile: string, driver: string)
   for (const [key, value] of Object.entries(options.flags ?? {})) if (value !== undefined) env[envName(key)] = value;
   const ctx = await createDoctorContext({ home: options.home, profileFlag: profile, driverFlag: driver, env });
   for (const r of await runPreflight(ctx, driver)) {
-    if (r.status === 'warn') options.out.warn(`${r.title}: ${r.summary}`);
+    if (r.status === 'warn' && !r.muted) options.out.warn(`${r.title}: ${r.summary}`);
   }
 }
