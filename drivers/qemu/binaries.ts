@@ -4,7 +4,7 @@ import { DevclusterError } from '../../src/ui/errors.ts';
 import './errors.ts';
 
 /** Where QEMU lives when it is not on PATH: Homebrew and the Windows installer's default. */
-const EXTRA_DIRS: Readonly<Partial<Record<NodeJS.Platform, string[]>>> = {
+export const QEMU_EXTRA_DIRS: Readonly<Partial<Record<NodeJS.Platform, string[]>>> = {
   darwin: ['/opt/homebrew/bin', '/usr/local/bin'],
   win32: ['C:\\Program Files\\qemu'],
 };
@@ -15,7 +15,7 @@ export function qemuArch(nodeArch: string = process.arch): 'x86_64' | 'aarch64' 
 
 async function findExecutable(name: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
   const exe = process.platform === 'win32' ? `${name}.exe` : name;
-  const dirs = [...(env['PATH'] ?? '').split(delimiter).filter((d) => d !== ''), ...(EXTRA_DIRS[process.platform] ?? [])];
+  const dirs = [...(env['PATH'] ?? '').split(delimiter).filter((d) => d !== ''), ...(QEMU_EXTRA_DIRS[process.platform] ?? [])];
   for (const dir of dirs) {
     const candidate = join(dir, exe);
     try {

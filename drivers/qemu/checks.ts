@@ -8,6 +8,7 @@ import { parseOsRelease } from '../../src/doctor/checks/host.ts';
 import { settingOf } from '../../src/doctor/context.ts';
 import { isDevclusterError } from '../../src/ui/errors.ts';
 import type { Check, CheckContext, CheckOutcome, FixCommand } from '../../src/doctor/types.ts';
+import { QEMU_EXTRA_DIRS } from './binaries.ts';
 
 /**
  * The QEMU driver's doctor checks: the binaries, access to /dev/kvm, and
@@ -27,15 +28,11 @@ export function qemuSystemName(arch: string, platform: NodeJS.Platform): string 
 }
 
 /** Where installers put QEMU when it is not on PATH. */
-const EXTRA_DIRS: Readonly<Partial<Record<NodeJS.Platform, string[]>>> = {
-  darwin: ['/opt/homebrew/bin', '/usr/local/bin'],
-  win32: ['C:\\Program Files\\qemu'],
-};
 
 async function findQemuBinary(ctx: CheckContext, name: string): Promise<string | undefined> {
   const onPath = await findOnPath(name.replace(/\.exe$/, ''), ctx.env, ctx.host.platform);
   if (onPath !== undefined) return onPath;
-  for (const dir of EXTRA_DIRS[ctx.host.platform] ?? []) {
+  for (const dir of QEMU_EXTRA_DIRS[ctx.host.platform] ?? []) {
     const candidate = join(dir, name);
     try {
       await access(candidate, constants.F_OK);

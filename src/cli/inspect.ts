@@ -1,14 +1,10 @@
 import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { action } from './run-command.ts';
-import type { CommandContext } from './run-command.ts';
 import { withExamples } from './examples.ts';
 import { GROUP_BASIC, GROUP_TROUBLESHOOTING } from './groups.ts';
-import type { LifecycleOptions } from '../cluster/profile-context.ts';
+import { lifecycle } from './lifecycle.ts';
 
-function lifecycle(ctx: CommandContext): LifecycleOptions {
-  return { home: ctx.home, profileFlag: ctx.profileFlag, out: ctx.out, signal: ctx.signal, waitLock: false, command: ctx.command };
-}
 
 export function registerInspect(program: Command): void {
   const status = program

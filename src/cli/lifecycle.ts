@@ -5,7 +5,8 @@ import { withExamples } from './examples.ts';
 import { GROUP_BASIC } from './groups.ts';
 import type { LifecycleOptions } from '../cluster/profile-context.ts';
 
-function lifecycle(ctx: CommandContext, flags?: Record<string, string | undefined>): LifecycleOptions {
+/** The options every cluster command passes down, from the command's context. */
+export function lifecycle(ctx: CommandContext, flags?: Record<string, string | undefined>): LifecycleOptions {
   return {
     home: ctx.home,
     profileFlag: ctx.profileFlag,

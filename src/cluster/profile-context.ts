@@ -2,6 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import { profilePaths } from '../profile/paths.ts';
 import type { ProfilePaths } from '../profile/paths.ts';
 import { StateStore } from '../profile/state.ts';
+import type { ProfileState } from '../profile/state.ts';
+import { DevclusterError } from '../ui/errors.ts';
 import { resolveConfig } from '../profile/config.ts';
 import type { ResolvedConfig } from '../profile/config.ts';
 import { acquireProfileLock } from '../profile/lock.ts';
@@ -29,6 +31,8 @@ export interface OpenProfile {
   settings: Record<string, unknown>;
   lock: ProfileLock | undefined;
   driverContext(report?: DriverContext['report']): DriverContext;
+  /** The state of a profile that must already exist; PROFILE_NOT_FOUND otherwise. */
+  existingState(): ProfileState;
   release(): Promise<void>;
 }
 
@@ -75,6 +79,15 @@ export async function openProfile(options: LifecycleOptions, lock: boolean): Pro
             else options.out.debug(message);
           }),
       };
+    },
+    existingState() {
+      const s = state.state;
+      if (s === undefined) {
+        throw new DevclusterError('PROFILE_NOT_FOUND', `profile ${name} does not exist`, {
+          advice: '`devcluster profile list` shows the profiles; `devcluster start --no-kubernetes` creates one.',
+        });
+      }
+      return s;
     },
     async release() {
       await held?.release();

@@ -21,10 +21,7 @@ export interface SshTarget {
 /** How to reach a running profile's guest; a clear error when it is not running. */
 export async function sshTarget(options: LifecycleOptions): Promise<SshTarget> {
   const p = await openProfile(options, false);
-  const s = p.state.state;
-  if (s === undefined) {
-    throw new DevclusterError('PROFILE_NOT_FOUND', `profile ${p.name} does not exist`, { advice: '`devcluster start --no-kubernetes` creates it.' });
-  }
+  const s = p.existingState();
   const driver = await loadDriver(s.driver);
   const ctx = p.driverContext();
   const vm = await driver.state(ctx);

@@ -1,5 +1,4 @@
 import { loadDriver } from '../../drivers/index.ts';
-import { DevclusterError } from '../ui/errors.ts';
 import { openProfile } from './profile-context.ts';
 import type { LifecycleOptions } from './profile-context.ts';
 
@@ -13,10 +12,7 @@ export async function stopCluster(options: LifecycleOptions & { timeoutMs: numbe
   const started = performance.now();
   const p = await openProfile(options, true);
   try {
-    const s = p.state.state;
-    if (s === undefined) {
-      throw new DevclusterError('PROFILE_NOT_FOUND', `profile ${p.name} does not exist`, { advice: '`devcluster profile list` shows the profiles; `devcluster start` creates one.' });
-    }
+    const s = p.existingState();
     const driver = await loadDriver(s.driver);
     const ctx = p.driverContext();
     const before = await driver.state(ctx);
