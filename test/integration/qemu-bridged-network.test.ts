@@ -596,7 +596,14 @@ describe('bridged network: needs root', { skip: SKIP }, () => {
   const lab = new Lab();
   after(() => lab.cleanup());
 
-  test('an unprivileged user gets QEMU_BRIDGE_NEEDS_ROOT with the sudo advice, and nothing is created', async () => {
+  test('an unprivileged user gets QEMU_BRIDGE_NEEDS_ROOT with the sudo advice, and nothing is created', async (t) => {
+    // The worker runs as uid 65534, which must be able to read this checkout
+    // (a clone inside a 0700 temp directory is not).
+    const readable = await exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'test', '-r', WORKER]);
+    if (readable.code !== 0) {
+      t.skip(`uid 65534 cannot read ${WORKER}`);
+      return;
+    }
     const ns = await lab.ns('u');
     const home = await lab.home();
     await chmod(home, 0o777);
