@@ -101,7 +101,9 @@ export const qemuDriver: Driver = {
     const mac = macForProfile(ctx.profile, (s) => createHash('sha256').update(s).digest());
     const m = mode(ctx);
     if (m === 'user') {
-      const ports = await choosePorts(data(ctx).ports);
+      // Recorded ports are kept: a running VM holds them (so they look taken),
+      // and start() checks them again before it launches QEMU.
+      const ports = data(ctx).ports ?? (await choosePorts(undefined));
       const plan = userNetworkPlan(mac, ports);
       await saveData(ctx, (d) => {
         d.mode = 'user';
