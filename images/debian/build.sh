@@ -46,8 +46,11 @@ initrd.img and manifest.json (written last). Needs root.
 EOF
 }
 
+# Exit codes: 2 a wrong argument, 5 this host lacks something the build needs
+# (a tool, root, x86_64), 1 or the failing tool's own code for anything else.
+readonly EXIT_USAGE=2 EXIT_HOST=5
 say() { printf 'build.sh: %s\n' "$*" >&2; }
-die() { say "error: $*"; exit 1; }
+die() { say "error: $1"; exit "${2:-1}"; }
 
 # The first URI of an apt source on this host, in deb822 (.sources) or
 # one-line (.list) format. $1: file, $2: "security" to pick the entry for the
@@ -98,13 +101,13 @@ check_tools() {
   done
   [[ -r $KEYRING ]] || missing+=("$KEYRING (package debian-archive-keyring)")
   if ((${#missing[@]})); then
-    die "missing: ${missing[*]}"
+    die "missing: ${missing[*]}" "$EXIT_HOST"
   fi
   # mke2fs learned -d (populate from a directory) in e2fsprogs 1.43.
   local version
   version=$(mke2fs -V 2>&1 | awk '/^mke2fs/ { print $2; exit }')
   if ! printf '1.43\n%s\n' "$version" | sort -V -C; then
-    die "mke2fs $version cannot populate a filesystem from a directory (-d); e2fsprogs 1.43 or later is needed"
+    die "mke2fs $version cannot populate a filesystem from a directory (-d); e2fsprogs 1.43 or later is needed" "$EXIT_HOST"
   fi
 }
 
@@ -112,7 +115,7 @@ out="" mirror="" security_mirror="" size=3G suite=bookworm
 while (($#)); do
   case $1 in
     --out | --mirror | --security-mirror | --size | --suite)
-      (($# >= 2)) || die "$1 needs a value (see --help)"
+      (($# >= 2)) || die "$1 needs a value (see --help)" "$EXIT_USAGE"
       case $1 in
         --out) out=$2 ;;
         --mirror) mirror=${2%/} ;;
@@ -123,18 +126,18 @@ while (($#)); do
       shift 2
       ;;
     -h | --help) usage; exit 0 ;;
-    *) usage >&2; die "unknown argument: $1" ;;
+    *) usage >&2; die "unknown argument: $1" "$EXIT_USAGE" ;;
   esac
 done
 
-[[ -n $out ]] || { usage >&2; die "--out DIR is required"; }
-[[ $size =~ ^[1-9][0-9]*[KMGT]?$ ]] || die "--size $size: expected a number with an optional K, M, G or T suffix, e.g. 3G"
-[[ $suite =~ ^[a-z]+$ ]] || die "--suite $suite: expected a Debian codename such as bookworm"
-[[ -z $mirror || $mirror =~ ^(https?|file):// ]] || die "--mirror $mirror: expected an http://, https:// or file:// URL"
-[[ -z $security_mirror || $security_mirror == none || $security_mirror =~ ^(https?|file):// ]] ||
-  die "--security-mirror $security_mirror: expected an http://, https:// or file:// URL, or none"
-((EUID == 0)) || die "needs root (mmdebstrap installs packages as root and mke2fs must record root ownership)"
-[[ $(uname -m) == x86_64 ]] || die "builds amd64 images on an x86_64 host only (this host is $(uname -m))"
+[[ -n $out ]] || { usage >&2; die "--out DIR is required" "$EXIT_USAGE"; }
+[[ $size =~ ^[1-9][0-9]*[KMGT]?$ ]] || die "--size $size: expected a number with an optional K, M, G or T suffix, e.g. 3G" "$EXIT_USAGE"
+[[ $suite =~ ^[a-z]+$ ]] || die "--suite $suite: expected a Debian codename such as bookworm" "$EXIT_USAGE"
+[[ -z $mirror || $mirror =~ ^https?:// ]] || die "--mirror $mirror: expected an http:// or https:// URL" "$EXIT_USAGE"
+[[ -z $security_mirror || $security_mirror == none || $security_mirror =~ ^https?:// ]] ||
+  die "--security-mirror $security_mirror: expected an http:// or https:// URL, or none" "$EXIT_USAGE"
+((EUID == 0)) || die "needs root (mmdebstrap installs packages as root and mke2fs must record root ownership)" "$EXIT_HOST"
+[[ $(uname -m) == x86_64 ]] || die "builds amd64 images on an x86_64 host only (this host is $(uname -m))" "$EXIT_HOST"
 check_tools
 
 [[ -n $mirror ]] || mirror=$(host_mirror main)
