@@ -132,6 +132,10 @@ export async function buildImage(options: BuildImageOptions): Promise<ImportedIm
       // The most telling line: the last one that names an error, else the last one.
       const lines = typeof e.details['stderrTail'] === 'string' ? (e.details['stderrTail'] as string).trim().split('\n') : [];
       const tail = [...lines].reverse().find((l) => /error|cannot|missing|not found/i.test(l)) ?? lines.at(-1) ?? '';
+      // images/debian/build.sh exits 5 when the host lacks a tool it needs.
+      if (recipe === 'debian' && Number(e.details['exitCode']) === 5) {
+        throw unavailable(recipe, tail === '' ? 'a tool it needs is missing' : tail, 'Install what the message names and run the build again.');
+      }
       if (recipe === 'photon' && PHOTON_UNAVAILABLE_EXITS.has(Number(e.details['exitCode']))) {
         throw unavailable(recipe, tail === '' ? `its build script exited with ${String(e.details['exitCode'])}` : tail,
           'Build it on a machine with Docker and internet access, or pass --image <path|url> --image-sha256 <sha256>.');
