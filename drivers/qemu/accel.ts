@@ -38,8 +38,9 @@ export async function probeKvm(qemu: string, kernel: string | undefined): Promis
   }
   const dir = await mkdtemp(join(tmpdir(), 'devcluster-kvm-probe-'));
   const serial = join(dir, 'serial.log');
-  const args = ['-accel', 'kvm', '-machine', 'q35', '-cpu', 'host', '-m', '256M', '-nodefaults', '-display', 'none', '-no-reboot', '-serial', `file:${serial}`];
-  if (kernel !== undefined) args.push('-kernel', kernel, '-append', 'console=ttyS0 panic=-1 root=/dev/devcluster-probe-none');
+  const arm = process.arch === 'arm64';
+  const args = ['-accel', 'kvm', '-machine', arm ? 'virt' : 'q35', '-cpu', 'host', '-m', '256M', '-nodefaults', '-display', 'none', '-no-reboot', '-serial', `file:${serial}`];
+  if (kernel !== undefined) args.push('-kernel', kernel, '-append', `console=${arm ? 'ttyAMA0' : 'ttyS0'} panic=-1 root=/dev/devcluster-probe-none`);
   else args.push('-S', '-qmp', 'none');
   try {
     if (kernel === undefined) {
@@ -93,8 +94,11 @@ export async function chooseAccel(options: {
   if (result === undefined || Date.now() - Date.parse(result.at) > CACHE_TTL_MS) {
     const probed = await probeKvm(options.qemu, options.kernel);
     result = { ...probed, at: new Date().toISOString() };
-    cache[key] = result;
-    await writeJsonAtomic(options.cacheFile, cache).catch(() => undefined);
+    // A /dev/kvm permission problem is fixed by the user at any moment: not cached.
+    if (!/^\/dev\/kvm is not usable/.test(probed.reason)) {
+      cache[key] = result;
+      await writeJsonAtomic(options.cacheFile, cache).catch(() => undefined);
+    }
   }
   return result.ok
     ? { accel: 'kvm', reason: result.reason, degraded: false }

@@ -77,6 +77,11 @@ async function qemuImgInfo(img: string, file: string): Promise<{ virtualSize: nu
   return { virtualSize: info['virtual-size'], format: info.format };
 }
 
+/** A pid file must not outlive its QEMU: the pid may later belong to anything. */
+async function forgetPidFile(ctx: DriverContext): Promise<void> {
+  await rm(files(ctx).pidFile, { force: true });
+}
+
 export const qemuDriver: Driver = {
   info: {
     name: 'qemu',
@@ -99,7 +104,12 @@ export const qemuDriver: Driver = {
 
   async ensureNetwork(ctx) {
     const mac = macForProfile(ctx.profile, (s) => createHash('sha256').update(s).digest());
-    const m = mode(ctx);
+    // A created VM keeps the network its seed was written for.
+    const saved = ctx.state.require().created !== undefined && data(ctx).plan !== undefined ? data(ctx).mode : undefined;
+    const m = saved ?? mode(ctx);
+    if (saved !== undefined && saved !== mode(ctx)) {
+      ctx.report(`qemu-network of an existing VM cannot change (it uses ${saved} networking); delete it and start again to change it`, 'warn');
+    }
     if (m === 'user') {
       // Recorded ports are kept: a running VM holds them (so they look taken),
       // and start() checks them again before it launches QEMU.
@@ -216,12 +226,18 @@ export const qemuDriver: Driver = {
     if (qmp !== undefined) {
       await qmp.execute('system_powerdown').catch(() => undefined);
       qmp.close();
-      if (await waitForExit(pid, options.timeoutMs, ctx.signal)) return;
+      if (await waitForExit(pid, options.timeoutMs, ctx.signal)) {
+        await forgetPidFile(ctx);
+        return;
+      }
       ctx.report(`the guest did not power off within ${Math.round(options.timeoutMs / 1000)}s; stopping QEMU`, 'warn');
       const again = await tryQmp(qmpAddress(ctx));
       await again?.execute('quit').catch(() => undefined);
       again?.close();
-      if (await waitForExit(pid, 5000, ctx.signal)) return;
+      if (await waitForExit(pid, 5000, ctx.signal)) {
+        await forgetPidFile(ctx);
+        return;
+      }
     }
     await qemuDriver.kill(ctx);
   },
@@ -229,11 +245,25 @@ export const qemuDriver: Driver = {
   async kill(ctx) {
     const f = files(ctx);
     const pid = await ourQemuPid(f.pidFile);
-    if (pid === undefined) return;
-    process.kill(pid, 'SIGKILL');
+    if (pid === undefined) {
+      await forgetPidFile(ctx);
+      return;
+    }
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EPERM') {
+        throw new DevclusterError('QEMU_STOP_TIMEOUT', `QEMU (pid ${pid}) belongs to another user and cannot be stopped`, {
+          advice: 'It was probably started with sudo (bridged mode): run the command with sudo too.',
+        });
+      }
+      if (code !== 'ESRCH') throw e;
+    }
     if (!(await waitForExit(pid, 10_000))) {
       throw new DevclusterError('QEMU_STOP_TIMEOUT', `QEMU (pid ${pid}) is still running after SIGKILL`);
     }
+    await forgetPidFile(ctx);
   },
 
   async delete(ctx) {

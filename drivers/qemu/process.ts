@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -31,7 +31,14 @@ export function processAlive(pid: number): boolean {
  */
 export function isOurQemu(pid: number, pidFile: string): boolean {
   if (!processAlive(pid)) return false;
-  if (process.platform !== 'linux') return true;
+  if (process.platform === 'darwin') {
+    const ps = spawnSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8' });
+    return ps.status === 0 && /qemu-system/.test(ps.stdout) && ps.stdout.includes(pidFile);
+  }
+  if (process.platform === 'win32') {
+    const list = spawnSync('tasklist', ['/FI', `PID eq ${pid}`, '/FO', 'CSV', '/NH'], { encoding: 'utf8', windowsHide: true });
+    return list.status === 0 && /qemu-system/i.test(list.stdout);
+  }
   try {
     const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     return /qemu-system/.test(argv[0] ?? '') && argv.includes(pidFile);

@@ -91,6 +91,11 @@ export async function connectQmp(address: QmpAddress, timeoutMs = 5000): Promise
     events: () => events,
     close: () => socket.destroy(),
   };
-  await client.execute('qmp_capabilities');
+  try {
+    await client.execute('qmp_capabilities');
+  } catch (e) {
+    socket.destroy();
+    throw e;
+  }
   return client;
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { action } from './run-command.ts';
 import { withExamples } from './examples.ts';
 import { GROUP_BASIC, GROUP_TROUBLESHOOTING } from './groups.ts';
@@ -69,8 +70,13 @@ export function registerInspect(program: Command): void {
         logLine('exec', `$ ssh ${line.args.join(' ')}`);
         return await new Promise<number>((resolve, reject) => {
           const child = spawn(line.command, line.args, { stdio: 'inherit' });
+          const forward = () => child.kill('SIGTERM');
+          ctx.signal.addEventListener('abort', forward, { once: true });
           child.on('error', (e) => reject(e));
-          child.on('exit', (code, signal) => resolve(code ?? (signal === null ? 255 : 128 + 1)));
+          child.on('exit', (code, signal) => {
+            ctx.signal.removeEventListener('abort', forward);
+            resolve(code ?? (signal === null ? 255 : 128 + (constants.signals[signal] ?? 1)));
+          });
         });
       }),
     );

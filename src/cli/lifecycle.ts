@@ -127,7 +127,7 @@ export function registerLifecycle(program: Command): void {
             else ctx.out.success(r.existed ? `Deleted profile ${r.profile}.` : `Profile ${r.profile} had no VM; removed its settings.`);
           }
         },
-        { formats: ['text', 'json'], persistLog: true, lifecycle: true },
+        { formats: ['text', 'json'], persistLog: (o) => o['purge'] !== true, lifecycle: true },
       ),
     );
   withExamples(del, [['devcluster delete', 'the default cluster'], ['devcluster delete --all', 'every cluster'], ['devcluster delete --all --purge', 'and every cache and setting']]);

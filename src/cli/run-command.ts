@@ -23,8 +23,11 @@ export interface CommandContext {
 export interface ActionOptions {
   /** Output formats the command supports; adds nothing by itself (the command declares -o). */
   formats?: readonly OutputFormat[];
-  /** Lifecycle commands keep their log even when they run no external command. */
-  persistLog?: boolean;
+  /**
+   * Lifecycle commands keep their log even when they run no external command
+   * (decided from the command's options: `delete --purge` keeps none).
+   */
+  persistLog?: boolean | ((options: Record<string, unknown>) => boolean);
   /**
    * start, stop and delete: failures go through the known-issue table, which
    * adds advice, docs and related issues, and the doctor hint.
@@ -82,7 +85,6 @@ export function action(handler: Handler, options: ActionOptions = {}) {
       if (opts['output'] !== undefined || options.formats !== undefined) {
         out = new Output({ format: parseOutputFormat(opts['output'] as string | undefined, options.formats), verbose: opts['verbose'] === true });
       }
-      if (options.persistLog === true) log.persist();
       const ctx: CommandContext = {
         command: name,
         home,
@@ -95,11 +97,16 @@ export function action(handler: Handler, options: ActionOptions = {}) {
         signal: interrupt.signal,
       };
       const code = await handler(ctx, args, opts);
+      if (options.persistLog === true || (typeof options.persistLog === 'function' && options.persistLog(opts))) log.persist();
       lastExitCode = code ?? 0;
       log.write('info', `exit ${lastExitCode}`);
     } catch (e) {
+      // Ctrl-C surfaces as whatever the interrupted call threw (an AbortError).
+      const reason: unknown = interrupt.signal.aborted ? interrupt.signal.reason : undefined;
       const error = isDevclusterError(e)
         ? e
+        : isDevclusterError(reason)
+          ? reason
         : new DevclusterError('INTERNAL_ERROR', e instanceof Error ? e.message : String(e), {
             advice: 'This is a bug in devcluster. Please report it with the log file.',
             cause: e,

@@ -1,4 +1,5 @@
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, rmdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { loadDriver } from '../../drivers/index.ts';
 import { listProfiles } from '../profile/profiles.ts';
 import { homePaths } from '../profile/paths.ts';
@@ -17,7 +18,7 @@ export interface DeleteResult {
  * state (config only) is just its directory.
  */
 export async function deleteProfile(options: LifecycleOptions): Promise<DeleteResult> {
-  const p = await openProfile(options, true);
+  const p = await openProfile(options, true, { mustExist: true });
   const removed: string[] = [];
   const existed = p.state.state !== undefined;
   try {
@@ -30,11 +31,15 @@ export async function deleteProfile(options: LifecycleOptions): Promise<DeleteRe
       const driver = await loadDriver(s.driver);
       await driver.delete(p.driverContext());
     }
+    // Everything but the lock goes while the lock is held, so a command
+    // waiting for it never finds its own files removed afterwards.
+    for (const entry of await readdir(p.paths.dir)) {
+      if (join(p.paths.dir, entry) !== p.paths.lock) await rm(join(p.paths.dir, entry), { recursive: true, force: true });
+    }
   } finally {
     await p.release();
   }
-  // Files the pipeline wrote (seed ISO, keys, logs) go with the directory.
-  await rm(p.paths.dir, { recursive: true, force: true });
+  await rmdir(p.paths.dir).catch(() => undefined);
   return { profile: p.name, existed, removed };
 }
 
@@ -44,10 +49,12 @@ export async function deleteAll(options: LifecycleOptions, purge: boolean): Prom
     results.push(await deleteProfile({ ...options, profileFlag: profile.name }));
   }
   if (purge) {
-    const home = homePaths(options.home).home;
-    const left = await readdir(home).catch(() => [] as string[]);
-    await rm(home, { recursive: true, force: true });
-    results.push({ profile: '(purge)', existed: left.length > 0, removed: [home] });
+    // Only what devcluster keeps there: a home shared with other files keeps them.
+    const paths = homePaths(options.home);
+    const ours = [paths.profiles, join(paths.home, 'cache'), paths.bin, paths.logs, join(paths.home, 'network'), paths.globalConfig, `${paths.globalConfig}.lock`];
+    for (const path of ours) await rm(path, { recursive: true, force: true });
+    await rmdir(paths.home).catch(() => undefined);
+    results.push({ profile: '(purge)', existed: true, removed: ours });
   }
   return results;
 }

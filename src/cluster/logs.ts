@@ -31,8 +31,12 @@ export async function showLogs(options: LifecycleOptions, o: { lines: string; bu
     const { doctorGuestAccessor } = await import('./doctor-guest.ts');
     // The guest's journals are included when it answers over SSH.
     const access = await doctorGuestAccessor({ ...options, profileFlag: name });
-    const path = await createSupportBundle({ home: options.home, profile: name, signal: options.signal, ...(access.guest === undefined ? {} : { guest: access.guest }) });
-    await access.guest?.close?.();
+    let path: string;
+    try {
+      path = await createSupportBundle({ home: options.home, profile: name, signal: options.signal, ...(access.guest === undefined ? {} : { guest: access.guest }) });
+    } finally {
+      await access.guest?.close?.();
+    }
     options.out.success(`Support bundle written: ${path}`);
     options.out.info('  Secrets, keys and proxy passwords are masked; look it over before you share it.');
     return;

@@ -1,4 +1,5 @@
 import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { profilePaths } from '../profile/paths.ts';
 import type { ProfilePaths } from '../profile/paths.ts';
 import { StateStore } from '../profile/state.ts';
@@ -37,10 +38,16 @@ export interface OpenProfile {
 }
 
 /** Resolves the profile, optionally locks it, and loads its state. */
-export async function openProfile(options: LifecycleOptions, lock: boolean): Promise<OpenProfile> {
+export async function openProfile(options: LifecycleOptions, lock: boolean, o: { mustExist?: boolean } = {}): Promise<OpenProfile> {
   const config = await resolveConfig({ home: options.home, profileFlag: options.profileFlag, ...(options.flags === undefined ? {} : { flags: options.flags }) });
   const name = config.profile;
   const paths = profilePaths(options.home, name);
+  if (o.mustExist === true && !existsSync(paths.dir)) {
+    throw new DevclusterError('PROFILE_NOT_FOUND', `profile ${name} does not exist`, {
+      advice: '`devcluster profile list` shows the profiles.',
+      input: true,
+    });
+  }
   let held: ProfileLock | undefined;
   if (lock) {
     await mkdir(paths.dir, { recursive: true, mode: 0o700 });

@@ -10,7 +10,7 @@ export interface StopResult {
 
 export async function stopCluster(options: LifecycleOptions & { timeoutMs: number }): Promise<StopResult> {
   const started = performance.now();
-  const p = await openProfile(options, true);
+  const p = await openProfile(options, true, { mustExist: true });
   try {
     const s = p.existingState();
     const driver = await loadDriver(s.driver);

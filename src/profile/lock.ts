@@ -162,7 +162,7 @@ export async function acquireProfileLock(profile: string, path: string, options:
     }
     if (options.wait !== true) {
       throw new DevclusterError('PROFILE_BUSY', `profile ${profile} is busy (pid ${holder.pid}, command ${holder.command})`, {
-        advice: 'Wait for that command to finish, or run this one again with --wait-lock to wait for it.',
+        advice: `Wait for that command to finish, or run this one again with --wait-lock to wait for it. If no such command runs (a crash on another machine sharing this home), remove ${path}.`,
         details: { lock: path, ...holder },
       });
     }

@@ -41,6 +41,15 @@ const INVALID: Array<{ args: string[]; id: string; env?: Record<string, string> 
   { args: ['profile', 'list', '-o', 'xml'], id: 'OUTPUT_FORMAT_INVALID' },
   { args: ['completion', 'tcsh'], id: 'USAGE_INVALID_ARGUMENT' },
   { args: ['frobnicate'], id: 'USAGE_UNKNOWN_COMMAND' },
+  { args: ['start', '--no-kubernetes', '--cpus', 'abc'], id: 'CONFIG_INVALID_VALUE' },
+  { args: ['start', '--no-kubernetes', '-p', 'fresh', '--memory', '64g'], id: 'HOST_MEMORY_TOO_LOW' },
+  { args: ['start', '--no-kubernetes', '--driver', 'docker'], id: 'DRIVER_UNKNOWN' },
+  { args: ['start'], id: 'KUBERNETES_BOOTSTRAP_UNAVAILABLE' },
+  { args: ['stop', '--timeout', 'soon'], id: 'USAGE_INVALID_ARGUMENT' },
+  { args: ['stop', '-p', 'nope'], id: 'PROFILE_NOT_FOUND' },
+  { args: ['delete', '-p', 'nope'], id: 'PROFILE_NOT_FOUND' },
+  { args: ['delete', '--purge'], id: 'USAGE_INVALID_ARGUMENT' },
+  { args: ['logs', '-n', 'many'], id: 'USAGE_INVALID_ARGUMENT' },
   { args: ['config', 'set', 'memory'], id: 'USAGE_INVALID_ARGUMENT' },
   { args: ['config', 'set', '--bogus-flag', 'memory', '4g'], id: 'USAGE_INVALID_ARGUMENT' },
 ];
@@ -89,4 +98,15 @@ test('valid settings are saved where asked and resolved with precedence flags > 
   assert.equal((await runCli(['config', 'set', 'profile', 'dev'], { home: h, env: ENV })).code, 0);
   assert.equal((await get(['memory'])).profile, 'dev');
   assert.equal((await get(['memory'], { DEVCLUSTER_PROFILE: 'other' })).profile, 'other');
+});
+
+test('delete --all --purge removes what devcluster keeps and nothing else in a shared home', async () => {
+  const h = await tempDir();
+  await writeFile(join(h, 'notes.txt'), 'mine\n');
+  assert.equal((await runCli(['config', 'set', '-p', 'dev', 'cpus', '2'], { home: h, env: ENV })).code, 0);
+  assert.equal((await runCli(['config', 'set', 'memory', '2g'], { home: h, env: ENV })).code, 0);
+  const r = await runCli(['delete', '--all', '--purge'], { home: h, env: ENV });
+  assert.equal(r.code, 0, r.stderr);
+  const left = await snapshotTree(h);
+  assert.deepEqual(Object.keys(left).sort(), ['.', '/notes.txt']);
 });
