@@ -8,20 +8,12 @@ import { ensureProfileKeys } from '../../src/ssh/keys.ts';
 import type { ProfileKeys } from '../../src/ssh/keys.ts';
 import { probeSshBanner, waitForSsh } from '../../src/ssh/readiness.ts';
 import type { ReadinessStage, WaitForSshOptions } from '../../src/ssh/readiness.ts';
-import { DevclusterError } from '../../src/ui/errors.ts';
 import { freePort, HOST, sshdMissing, startSilentListener, startSshd } from './ssh-server.ts';
 import type { SilentListener, SshServer } from './ssh-server.ts';
+import { isError } from '../helpers/errors.ts';
 
 const skip = sshdMissing();
 
-function isError(id: string, check?: (e: DevclusterError) => void): (e: unknown) => boolean {
-  return (e: unknown) => {
-    assert.ok(e instanceof DevclusterError, `expected a DevclusterError, got ${String(e)}`);
-    assert.equal(e.id, id, `${e.id}: ${e.message}`);
-    check?.(e);
-    return true;
-  };
-}
 
 /** Resolves when the progress callback has reported `stage` attempt `attempt`. */
 function progressWatcher(): {

@@ -8,22 +8,14 @@ import type { ProfileKeys } from '../../src/ssh/keys.ts';
 import { sshHostKeyFingerprint } from '../../src/ssh/known-hosts.ts';
 import { connect } from '../../src/ssh/session.ts';
 import type { SshSession } from '../../src/ssh/session.ts';
-import { DevclusterError } from '../../src/ui/errors.ts';
 import { CommandLog } from '../../src/ui/log.ts';
 import { setCommandLog } from '../../src/ui/context.ts';
 import { freePort, HOST, sshdMissing, startSshd } from './ssh-server.ts';
 import type { SshServer } from './ssh-server.ts';
+import { isError } from '../helpers/errors.ts';
 
 const skip = sshdMissing();
 
-function isError(id: string, check?: (e: DevclusterError) => void): (e: unknown) => boolean {
-  return (e: unknown) => {
-    assert.ok(e instanceof DevclusterError, `expected a DevclusterError, got ${String(e)}`);
-    assert.equal(e.id, id, `${e.id}: ${e.message}`);
-    check?.(e);
-    return true;
-  };
-}
 
 describe('ssh session against a real sshd', { skip }, () => {
   let dir: string;

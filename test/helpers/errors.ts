@@ -1,0 +1,12 @@
+import assert from 'node:assert/strict';
+import { DevclusterError } from '../../src/ui/errors.ts';
+
+/** An assert.rejects/throws matcher: a DevclusterError with this ID, then any further checks. */
+export function isError(id: string, check?: (e: DevclusterError) => void): (e: unknown) => boolean {
+  return (e: unknown) => {
+    assert.ok(e instanceof DevclusterError, `expected a DevclusterError, got ${String(e)}`);
+    assert.equal(e.id, id, `${e.id}: ${e.message}`);
+    check?.(e);
+    return true;
+  };
+}
