@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { once } from 'node:events';
 import { download } from '../src/image/download.ts';
+import { median } from './stats.ts';
 
 const sizeMiB = Number(process.env['BENCH_SIZE_MIB'] ?? 1024);
 const runs = Number(process.env['BENCH_RUNS'] ?? 3);
@@ -48,12 +49,6 @@ function serve(): void {
     const address = server.address();
     process.stdout.write(`${typeof address === 'object' && address !== null ? address.port : 0}\n`);
   });
-}
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
 }
 
 async function main(): Promise<void> {

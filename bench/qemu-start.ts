@@ -15,6 +15,7 @@ import { resolveImage } from '../src/image/resolve.ts';
 import { writeSeedIso } from '../src/seed/seed.ts';
 import { ensureProfileKeys } from '../src/ssh/keys.ts';
 import { waitForSsh } from '../src/ssh/readiness.ts';
+import { median } from './stats.ts';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(repo, 'src', 'cli', 'main.ts');
@@ -23,12 +24,6 @@ const runs = Number(process.env['BENCH_RUNS'] ?? 4);
 const accel = (process.env['BENCH_ACCEL'] ?? 'tcg') as 'tcg' | 'kvm';
 const MARKER = '/var/lib/devcluster/ready';
 const TIMEOUTS = { banner: 600_000, command: 180_000, marker: 600_000 };
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-}
 
 function cliRun(args: string[]): number {
   const started = performance.now();

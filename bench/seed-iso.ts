@@ -4,6 +4,7 @@
 import { buildSeedIso } from '../src/seed/seed.ts';
 import type { SeedSpec } from '../src/seed/seed.ts';
 import { HOST_PRIVATE, HOST_PUBLIC, OTHER_PUBLIC } from '../test/helpers/seed-keys.ts';
+import { median } from './stats.ts';
 
 const runs = Number(process.env['BENCH_RUNS'] ?? 200);
 
@@ -20,12 +21,6 @@ const spec: SeedSpec = {
   ],
   proxy: { http: 'http://proxy.example:3128', noProxy: 'localhost,127.0.0.1,10.96.0.0/12' },
 };
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-}
 
 let bytes = 0;
 for (let i = 0; i < 20; i += 1) bytes = buildSeedIso(spec).length; // warm up the JIT

@@ -29,14 +29,12 @@ function invalid(origin: string, raw: string, accepted: string, advice?: string)
   return inputError('CONFIG_INVALID_VALUE', `${origin}: ${JSON.stringify(raw)} is not valid; accepted: ${accepted}`, advice === undefined ? {} : { advice });
 }
 
-function enumSetting(key: string, description: string, values: readonly string[], defaultValue: string): SettingDefinition {
-  return {
-    key, description, scope: 'any', defaultValue, accepts: values.join(' | '),
-    parse(raw, origin) {
-      const v = raw.trim().toLowerCase();
-      if (!values.includes(v)) throw invalid(origin, raw, values.join(', '));
-      return v;
-    },
+/** A parser accepting one of a fixed set of words (any case). */
+function oneOf(values: readonly string[]): SettingDefinition['parse'] {
+  return (raw, origin) => {
+    const v = raw.trim().toLowerCase();
+    if (!values.includes(v)) throw invalid(origin, raw, values.join(', '));
+    return v;
   };
 }
 
@@ -195,9 +193,9 @@ export const SETTINGS: readonly SettingDefinition[] = [
   { key: 'subnet', description: 'Host-only network for the VM (Hyper-V NAT, QEMU bridge)', scope: 'any', defaultValue: 'auto', accepts: 'auto or a private CIDR /16../29', parse: parseSubnet },
   { key: 'static-ip', description: 'The VM address inside the subnet', scope: 'any', defaultValue: 'auto', accepts: 'auto or an IPv4 address', parse: parseStaticIp },
   { key: 'hyperv-switch', description: 'Hyper-V virtual switch devcluster uses (created when missing)', scope: 'any', defaultValue: 'devcluster', accepts: '1..100 printable characters', parse: parseSwitchName },
-  { key: 'qemu-network', description: 'QEMU networking: user (slirp, no root) or bridged (Linux, root)', scope: 'any', defaultValue: 'user', accepts: 'user | bridged', parse: enumSetting('qemu-network', '', ['user', 'bridged'], 'user').parse },
+  { key: 'qemu-network', description: 'QEMU networking: user (slirp, no root) or bridged (Linux, root)', scope: 'any', defaultValue: 'user', accepts: 'user | bridged', parse: oneOf(['user', 'bridged']) },
   { key: 'qemu-bridge', description: 'Linux bridge for --qemu-network=bridged', scope: 'any', defaultValue: 'devcluster0', accepts: 'an interface name (max 15 chars)', parse: parseBridgeName },
-  { key: 'qemu-accel', description: 'QEMU accelerator', scope: 'any', defaultValue: 'auto', accepts: 'auto | kvm | hvf | whpx | tcg', parse: enumSetting('qemu-accel', '', ['auto', 'kvm', 'hvf', 'whpx', 'tcg'], 'auto').parse },
+  { key: 'qemu-accel', description: 'QEMU accelerator', scope: 'any', defaultValue: 'auto', accepts: 'auto | kvm | hvf | whpx | tcg', parse: oneOf(['auto', 'kvm', 'hvf', 'whpx', 'tcg']) },
   { key: 'offline', description: 'Use only cached images and binaries', scope: 'any', defaultValue: false, accepts: 'true | false', parse: parseBool },
   { key: 'doctor.muted', description: 'Doctor check IDs whose warnings are hidden', scope: 'any', defaultValue: [], accepts: 'comma-separated check IDs', parse: parseIdList, format: (v) => (v as string[]).join(',') },
 ];

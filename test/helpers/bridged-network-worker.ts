@@ -12,7 +12,7 @@ import { profilePaths } from '../../src/profile/paths.ts';
 import { StateStore } from '../../src/profile/state.ts';
 import { DevclusterError } from '../../src/ui/errors.ts';
 
-interface Job {
+export interface Job {
   home: string;
   profile: string;
   op: 'ensure' | 'ensureTap' | 'teardown';

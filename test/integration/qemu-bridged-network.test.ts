@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from '../helpers/cli.ts';
+import type { Job } from '../helpers/bridged-network-worker.ts';
 
 const ROOT = process.platform === 'linux' && process.getuid?.() === 0;
 const SKIP = ROOT ? false : 'needs root on Linux: creates network namespaces';
@@ -109,14 +110,6 @@ interface WorkerResult {
   resources: Array<{ kind: string; id: string; details?: Record<string, unknown>; shared?: boolean }>;
 }
 
-interface Job {
-  home: string;
-  profile: string;
-  op: 'ensure' | 'ensureTap' | 'teardown';
-  mac?: string;
-  tap?: string;
-  settings?: Record<string, unknown>;
-}
 
 async function worker(ns: string, job: Job, env: NodeJS.ProcessEnv = process.env, prefix: readonly string[] = []): Promise<WorkerResult> {
   const r = await exec('ip', ['netns', 'exec', ns, ...prefix, process.execPath, WORKER, JSON.stringify(job)], { env });
