@@ -44,8 +44,9 @@ export function registerImage(program: Command): void {
     image
       .command('rm <name>')
       .alias('remove')
-      .description('Remove an image (every format of a name, or one entry by sha256 prefix) from the cache')
-      .option('--force', 'remove it even when a profile uses it (that cluster will not start again)')
+      .description('Remove a name from the cache (its files go once no other name and no profile uses them), or an unused entry by sha256 prefix')
+      .option('--force', 'remove files even when a profile\'s state.json cannot be read (files a known name or profile uses are always kept)')
+      .addHelpText('after', '\nSeveral names can share one cached file (the same bytes imported twice). rm NAME removes the\nname; the files stay while another name or a profile\'s VM uses them, and rm says which.\n')
       .action(action(async (ctx, [name], opts) => remove(ctx, name as string, opts))),
     [['devcluster image rm debian-12', 'the local Debian build'], ['devcluster image rm 3f2a9c01b7d4', 'one entry by digest prefix']],
   );
@@ -56,7 +57,7 @@ export function registerImage(program: Command): void {
       .description('Remove every cached image no profile uses, plus partial downloads')
       .option('--dry-run', 'list what would be removed, remove nothing')
       .option('--force', 'prune even when a profile\'s state cannot be read')
-      .addHelpText('after', '\nPrune removes every cache entry that no profile\'s state.json references: catalog\ndownloads (fetched again when needed), imported files and local builds (which must be\nbuilt again), older versions, partial downloads and leftovers of interrupted imports.\nImages a cluster uses are kept; an unreadable state.json stops the prune unless --force.\n')
+      .addHelpText('after', '\nPrune removes every cache entry that no profile\'s state.json references: catalog\ndownloads (fetched again when needed), imported files and local builds (which must be\nbuilt again), older versions, partial downloads and leftovers of interrupted imports.\nImages a cluster uses are kept (prune says which profile); an unreadable state.json stops\nthe prune unless --force.\n')
       .action(action(async (ctx, _args, opts) => prune(ctx, opts))),
     [['devcluster image prune --dry-run', 'see what would go'], ['devcluster image prune', 'free the space']],
   );
@@ -101,11 +102,14 @@ async function progressReporter(ctx: CommandContext) {
 
 async function list(ctx: CommandContext): Promise<void> {
   const { ImageCache } = await import('../image/cache.ts');
-  const { imageReferences } = await import('../image/references.ts');
+  const { imageUsage } = await import('../image/references.ts');
   const { imageListItems, imageListTable, IMAGE_LIST_HEADERS } = await import('../image/listing.ts');
   const { loadCatalog } = await import('../image/catalog.ts');
   const cache = ImageCache.forHome(ctx.home);
-  const items = imageListItems(await cache.list(), await imageReferences(ctx.home));
+  const index = await cache.readIndex();
+  const usage = await imageUsage(ctx.home, index);
+  const items = imageListItems(await cache.list(), usage, index.images);
+  for (const u of usage.unreadable) ctx.out.warn(`The state of profile ${u.profile} cannot be read (${u.problem}); the images it uses are not shown as used.`);
   if (ctx.out.format === 'json') {
     ctx.out.json({ cache: cache.root, images: items });
     return;
@@ -151,79 +155,35 @@ async function pull(ctx: CommandContext, name: string, opts: Record<string, unkn
   ctx.out.success(`${resolved.name}${resolved.version === undefined ? '' : ` ${resolved.version}`} (${resolved.format}, ${resolved.origin === 'build' ? 'local build' : 'verified'}) is in the cache: ${resolved.disk.path}`);
 }
 
-/** The digests `image rm` means by `name`: a named image, a digest prefix, or an imported file's name. */
-async function targetsOf(ctx: CommandContext, name: string): Promise<{ shas: string[]; label: string } | undefined> {
-  const { ImageCache } = await import('../image/cache.ts');
-  const { inputError } = await import('../ui/errors.ts');
-  const cache = ImageCache.forHome(ctx.home);
-  const index = await cache.readIndex();
-  const named = index.images[name];
-  if (named !== undefined) return { shas: [...new Set(Object.values(named.formats))], label: `${name} ${named.version}` };
-  const rows = await cache.list();
-  if (/^[0-9a-f]{12,64}$/.test(name)) {
-    const matches = rows.filter((r) => r.sha256.startsWith(name));
-    if (matches.length > 1) throw inputError('USAGE_INVALID_ARGUMENT', `${name} matches ${matches.length} cached images; give more of the digest`);
-    if (matches.length === 1) return { shas: [(matches[0] as { sha256: string }).sha256], label: name };
-  }
-  const byName = rows.filter((r) => r.name === name || r.file === name);
-  if (byName.length > 0) return { shas: byName.map((r) => r.sha256), label: name };
-  return undefined;
-}
-
 async function remove(ctx: CommandContext, name: string, opts: Record<string, unknown>): Promise<void> {
-  const { ImageCache } = await import('../image/cache.ts');
-  const { imageReferences } = await import('../image/references.ts');
+  const { removeImage } = await import('../image/removal.ts');
   const { findCatalogImage, loadCatalog } = await import('../image/catalog.ts');
-  const { DevclusterError, inputError } = await import('../ui/errors.ts');
+  const { inputError } = await import('../ui/errors.ts');
   const { formatBytes } = await import('../image/progress.ts');
-  await import('../image/errors.ts');
-  const targets = await targetsOf(ctx, name);
-  if (targets === undefined) {
+  const result = await removeImage(ctx.home, name, { force: opts['force'] === true });
+  if (result === undefined) {
     if (findCatalogImage(await loadCatalog(), name) !== undefined) {
       ctx.out.info(`${name} is not in the cache; nothing to remove.`);
       return;
     }
     throw inputError('IMAGE_UNKNOWN', `${JSON.stringify(name)} is not in the image cache; accepted: a name or sha256 prefix (12+ characters) from \`devcluster image list\``);
   }
-  const refs = await imageReferences(ctx.home);
-  const users = [...new Set(targets.shas.flatMap((s) => refs.bySha.get(s) ?? []))];
-  if (opts['force'] !== true && (users.length > 0 || refs.unreadable.length > 0)) {
-    const why = users.length > 0
-      ? `profile${users.length === 1 ? '' : 's'} ${users.join(', ')} use${users.length === 1 ? 's' : ''} it`
-      : `the state of ${refs.unreadable.map((u) => u.profile).join(', ')} cannot be read, so it may be in use`;
-    throw new DevclusterError('IMAGE_IN_USE', `${targets.label} was not removed: ${why}`, {
-      advice: users.length > 0
-        ? `Delete ${users.length === 1 ? 'that cluster' : 'those clusters'} first (devcluster delete -p ${users[0]}), or pass --force to remove it anyway.`
-        : 'Fix or remove the unreadable state.json, or pass --force.',
-      details: { sha256: targets.shas, profiles: users },
-    });
-  }
-  const cache = ImageCache.forHome(ctx.home);
-  const sizes = await cache.list();
-  let freed = 0;
-  for (const sha of targets.shas) {
-    if (await cache.remove(sha)) freed += sizes.find((r) => r.sha256 === sha)?.size ?? 0;
-  }
-  await cache.forgetNamedImage(name);
-  if (users.length > 0) ctx.out.warn(`Removed although ${users.join(', ')} use${users.length === 1 ? 's' : ''} it (--force).`);
-  ctx.out.success(`Removed ${targets.label} (${targets.shas.length} file${targets.shas.length === 1 ? '' : 's'}, ${formatBytes(freed)})`);
+  if (result.nameRemoved !== undefined) ctx.out.line(`Removed the name ${result.label}`);
+  for (const r of result.removed) ctx.out.line(`Removed ${r.file ?? r.sha256.slice(0, 12)} (${r.sha256.slice(0, 12)}, ${formatBytes(r.size)})`);
+  for (const k of result.kept) ctx.out.line(`Kept ${k.file ?? k.sha256.slice(0, 12)} (${k.sha256.slice(0, 12)}): still used by ${k.why}`);
+  const freed = result.removed.reduce((sum, r) => sum + r.size, 0);
+  const files = `${result.removed.length} file${result.removed.length === 1 ? '' : 's'}`;
+  ctx.out.success(`Removed ${result.label} (${files}, ${formatBytes(freed)}${result.kept.length === 0 ? '' : `; kept ${result.kept.length} in use`})`);
 }
 
 async function prune(ctx: CommandContext, opts: Record<string, unknown>): Promise<void> {
-  const { ImageCache } = await import('../image/cache.ts');
-  const { imageReferences } = await import('../image/references.ts');
-  const { DevclusterError } = await import('../ui/errors.ts');
+  const { pruneImages } = await import('../image/removal.ts');
   const { formatBytes } = await import('../image/progress.ts');
-  await import('../image/errors.ts');
-  const refs = await imageReferences(ctx.home);
-  if (refs.unreadable.length > 0 && opts['force'] !== true) {
-    throw new DevclusterError('IMAGE_IN_USE', `nothing was pruned: cannot tell which images ${refs.unreadable.map((u) => u.profile).join(', ')} use${refs.unreadable.length === 1 ? 's' : ''} (${refs.unreadable.map((u) => `${u.path}: ${u.problem}`).join('; ')})`, {
-      advice: 'Fix or remove the unreadable state.json, or pass --force to prune as if that profile used nothing.',
-    });
-  }
   const dryRun = opts['dryRun'] === true;
-  const result = await ImageCache.forHome(ctx.home).prune(new Set(refs.bySha.keys()), { dryRun });
+  const result = await pruneImages(ctx.home, { dryRun, force: opts['force'] === true });
+  if (result.ignoredUnreadable.length > 0) ctx.out.warn(`Pruning as if ${result.ignoredUnreadable.join(', ')} used nothing (--force): their state cannot be read.`);
   for (const r of result.removed) ctx.out.line(`${dryRun ? 'Would remove' : 'Removed'} ${r.file ?? r.sha256.slice(0, 12)} (${r.sha256.slice(0, 12)}, ${formatBytes(r.size)})`);
+  for (const k of result.kept) ctx.out.line(`Kept ${k.file ?? k.sha256.slice(0, 12)} (${k.sha256.slice(0, 12)}): used by ${k.why}`);
   if (result.partialsRemoved > 0) ctx.out.line(`${dryRun ? 'Would remove' : 'Removed'} ${result.partialsRemoved} partial download${result.partialsRemoved === 1 ? '' : 's'}`);
   ctx.out.success(`${dryRun ? 'Would free' : 'Freed'} ${formatBytes(result.bytesFreed)}; kept ${result.kept.length} image${result.kept.length === 1 ? '' : 's'} in use`);
 }

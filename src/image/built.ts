@@ -5,7 +5,8 @@ import './errors.ts';
 import { ImageCache } from './cache.ts';
 import type { NamedImage } from './cache.ts';
 import { IMAGE_NAME_PATTERN, SHA256_PATTERN, findCatalogImage, loadCatalog } from './catalog.ts';
-import { DISK_FORMATS, isArtifactKind } from './formats.ts';
+import { DISK_FORMATS, isArtifactKind, isDiskFormat } from './formats.ts';
+import { assertSelfContained } from './inspect.ts';
 import type { ArtifactKind } from './formats.ts';
 
 /**
@@ -99,11 +100,22 @@ export async function importBuiltImage(manifestPath: string, options: ImportBuil
   const recipe = options.recipe ?? (await loadCatalog().then((c) => findCatalogImage(c, manifest.name)?.recipe, () => undefined));
   const cache = ImageCache.forHome(options.home);
   const files: Partial<Record<ArtifactKind, { path: string; sha256: string; size: number }>> = {};
-  for (const [kind, artifact] of Object.entries(manifest.formats) as Array<[ArtifactKind, BuiltArtifact]>) {
+  const artifacts = Object.entries(manifest.formats) as Array<[ArtifactKind, BuiltArtifact]>;
+  for (const [kind, artifact] of artifacts) {
     const source = join(dir, artifact.file);
     const size = await stat(source).then((s) => s.size, () => undefined);
     if (size === undefined) throw invalid(manifestPath, `${artifact.file} (${kind}) is missing`);
     if (size !== artifact.size) throw invalid(manifestPath, `${artifact.file} is ${size} bytes but the manifest says ${artifact.size}`);
+  }
+  // Every disk is checked before the first file is copied, so a refused image leaves nothing behind;
+  // the cache checks each copy again before it publishes it.
+  for (const [kind, artifact] of artifacts) {
+    if (isDiskFormat(kind)) {
+      await assertSelfContained(join(dir, artifact.file), { label: `${manifest.name} ${kind} (${join(dir, artifact.file)})`, format: kind, ...(options.signal === undefined ? {} : { signal: options.signal }) });
+    }
+  }
+  for (const [kind, artifact] of artifacts) {
+    const source = join(dir, artifact.file);
     options.onStatus?.(`Importing ${manifest.name} ${kind} (${artifact.file})`);
     const entry = await cache.importFile(source, {
       sha256: artifact.sha256,

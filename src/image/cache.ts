@@ -15,7 +15,9 @@ import './errors.ts';
 import { SHA256_PATTERN } from './catalog.ts';
 import { download } from './download.ts';
 import type { DownloadOptions } from './download.ts';
+import { isDiskFormat } from './formats.ts';
 import type { ArtifactKind } from './formats.ts';
+import { assertSelfContained } from './inspect.ts';
 
 /**
  * The verified image cache, content-addressed by sha256:
@@ -387,8 +389,9 @@ export class ImageCache {
               input: true,
             });
           }
+          const entry = await this.publish(expected, copied.dir, filename, meta);
           await remember(expected);
-          return await this.publish(expected, copied.dir, filename, meta);
+          return entry;
         } finally {
           await rm(copied.dir, { recursive: true, force: true });
         }
@@ -400,15 +403,17 @@ export class ImageCache {
     // Unknown digest: copy and hash first, then publish under the digest found.
     const copied = await this.copyToStaging(source, filename, request.signal);
     try {
-      await remember(copied.sha256);
       const lock = await this.lock(copied.sha256, `import ${filename}`, lockOptions);
       try {
         const found = await this.lookup(copied.sha256, lockOptions);
         if (found !== undefined) {
           await this.touch([copied.sha256], meta);
+          await remember(copied.sha256);
           return found;
         }
-        return await this.publish(copied.sha256, copied.dir, filename, meta);
+        const entry = await this.publish(copied.sha256, copied.dir, filename, meta);
+        await remember(copied.sha256);
+        return entry;
       } finally {
         await lock?.release();
       }
@@ -458,6 +463,13 @@ export class ImageCache {
   }
 
   private async publish(sha256: string, staging: string, file: string, meta: EntryMetadata): Promise<CacheEntry> {
+    // The bytes that get a stamp are the bytes that were inspected: the check runs on the staged copy.
+    if (meta.kind !== 'kernel' && meta.kind !== 'initrd') {
+      await assertSelfContained(join(staging, file), {
+        label: meta.source ?? meta.name ?? file,
+        ...(meta.kind === undefined ? {} : { format: meta.kind }),
+      });
+    }
     const st = await writeStamp(staging, file, sha256);
     const dir = this.entryDir(sha256);
     await rm(dir, { recursive: true, force: true });
@@ -486,9 +498,14 @@ export class ImageCache {
       await rm(`${this.partPath(sha256)}.json`, { force: true });
       await this.updateIndex((index) => {
         delete index.entries[sha256];
+        // A name loses this file; a name left without any disk is gone (its kernel and initrd alone boot nothing).
         for (const [name, image] of Object.entries(index.images)) {
-          if (Object.values(image.formats).includes(sha256)) delete index.images[name];
+          const formats = Object.fromEntries(Object.entries(image.formats).filter(([, sha]) => sha !== sha256));
+          if (Object.keys(formats).length === Object.keys(image.formats).length) continue;
+          if (Object.keys(formats).some((k) => isDiskFormat(k))) index.images[name] = { ...image, formats };
+          else delete index.images[name];
         }
+        for (const [path, memo] of Object.entries(index.sources)) if (memo.sha256 === sha256) delete index.sources[path];
       });
       return existed;
     } finally {
@@ -550,9 +567,16 @@ export class ImageCache {
     });
   }
 
+  /** Removes a name only; entries it shared with other names are labelled with one of those. */
   async forgetNamedImage(name: string): Promise<void> {
     await this.updateIndex((index) => {
       delete index.images[name];
+      for (const [sha, entry] of Object.entries(index.entries)) {
+        if (entry.name !== name) continue;
+        const other = Object.entries(index.images).find(([, image]) => Object.values(image.formats).includes(sha));
+        const { name: _gone, version: _v, ...rest } = entry;
+        index.entries[sha] = other === undefined ? rest : { ...rest, name: other[0], version: other[1].version };
+      }
     });
   }
 
@@ -638,9 +662,6 @@ export class ImageCache {
         if (Number.isInteger(pid) && pid > 0 && isPidAlive(pid)) continue;
         await rm(join(stagingDir, name), { recursive: true, force: true });
       }
-      await this.updateIndex((index) => {
-        for (const [path, memo] of Object.entries(index.sources)) if (!keep.has(memo.sha256) && removed.some((r) => r.sha256 === memo.sha256)) delete index.sources[path];
-      });
     }
     return { removed, kept, partialsRemoved, bytesFreed };
   }

@@ -1,5 +1,5 @@
-import type { CachedImageRow } from './cache.ts';
-import type { ImageReferences } from './references.ts';
+import type { CachedImageRow, CacheIndex } from './cache.ts';
+import type { ImageUsage } from './references.ts';
 import { formatBytes } from './progress.ts';
 
 /** One line of `image list`, also its JSON shape. */
@@ -15,18 +15,29 @@ export interface ImageListItem {
   readonly usedBy: readonly string[];
 }
 
-export function imageListItems(rows: readonly CachedImageRow[], references: ImageReferences): ImageListItem[] {
-  const items = rows.map((r): ImageListItem => ({
-    name: r.name ?? r.file ?? r.sha256.slice(0, 12),
-    version: r.version ?? null,
-    format: r.kind ?? null,
-    size: r.size ?? null,
-    lastUsedAt: r.lastUsedAt ?? null,
-    sha256: r.sha256,
-    file: r.file ?? null,
-    source: r.source ?? null,
-    usedBy: references.bySha.get(r.sha256) ?? [],
-  }));
+/**
+ * One row per name and digest: a digest shared by two names is listed under
+ * each (like two tags of one container image); an unnamed entry (an --image
+ * path or URL) under its file name.
+ */
+export function imageListItems(rows: readonly CachedImageRow[], usage: Pick<ImageUsage, 'users'>, images: CacheIndex['images'] = {}): ImageListItem[] {
+  const items = rows.flatMap((r): ImageListItem[] => {
+    const users = usage.users(r.sha256);
+    const base = {
+      size: r.size ?? null,
+      lastUsedAt: r.lastUsedAt ?? null,
+      sha256: r.sha256,
+      file: r.file ?? null,
+      source: r.source ?? null,
+      usedBy: users.profiles,
+    };
+    if (users.names.length === 0) return [{ ...base, name: r.name ?? r.file ?? r.sha256.slice(0, 12), version: r.version ?? null, format: r.kind ?? null }];
+    return users.names.map((name) => {
+      const image = images[name];
+      const kind = image === undefined ? undefined : Object.entries(image.formats).find(([, sha]) => sha === r.sha256)?.[0];
+      return { ...base, name, version: image?.version ?? r.version ?? null, format: kind ?? r.kind ?? null };
+    });
+  });
   const kindOrder = ['qcow2', 'vhdx', 'vmdk', 'ova', 'raw', 'kernel', 'initrd'];
   return items.sort((a, b) => a.name.localeCompare(b.name) || (a.version ?? '').localeCompare(b.version ?? '')
     || kindOrder.indexOf(a.format ?? '') - kindOrder.indexOf(b.format ?? '') || a.sha256.localeCompare(b.sha256));

@@ -1,5 +1,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { homePaths, profilePaths } from '../profile/paths.ts';
+import { ImageCache, withCompanions } from './cache.ts';
+import type { CacheIndex } from './cache.ts';
 import { SHA256_PATTERN } from './catalog.ts';
 
 /**
@@ -66,4 +68,71 @@ export async function imageReferences(home: string): Promise<ImageReferences> {
     for (const sha of referencedDigests(state)) bySha.set(sha, [...(bySha.get(sha) ?? []), profile]);
   }
   return { bySha, unreadable };
+}
+
+/** Who keeps one cache entry alive. */
+export interface ImageUsers {
+  /** Named images (catalog downloads, imports, local builds) with this digest among their files. */
+  readonly names: readonly string[];
+  /** Profiles whose VM boots from this digest (its disk's base, or its kernel/initrd). */
+  readonly profiles: readonly string[];
+  /** Profiles whose state cannot be read: they may use it, so it is not removed. */
+  readonly unknown: readonly string[];
+}
+
+export interface ImageUsage {
+  users(sha256: string): ImageUsers;
+  /** The state files that could not be read, with why. */
+  readonly unreadable: ImageReferences['unreadable'];
+}
+
+/**
+ * THE answer to "who uses this cached image", read by `image rm`, `image
+ * prune` and `image list`: the named images in the cache index, and the
+ * profiles whose state records it (with the kernel and initrd of a named
+ * image whose disk a profile uses: older states record only the disk). An
+ * unreadable state counts as a possible user of every entry. Anything else
+ * that can hold a cached file (base media a hypervisor has registered) is to
+ * be added here, so every command sees it.
+ */
+export async function imageUsage(home: string, index?: CacheIndex): Promise<ImageUsage> {
+  const idx = index ?? (await ImageCache.forHome(home).readIndex());
+  const refs = await imageReferences(home);
+  const profilesBySha = new Map<string, Set<string>>();
+  const add = (sha: string, profile: string) => {
+    const set = profilesBySha.get(sha) ?? new Set<string>();
+    set.add(profile);
+    profilesBySha.set(sha, set);
+  };
+  const shasByProfile = new Map<string, Set<string>>();
+  for (const [sha, profiles] of refs.bySha) {
+    for (const p of profiles) shasByProfile.set(p, (shasByProfile.get(p) ?? new Set<string>()).add(sha));
+  }
+  for (const [profile, shas] of shasByProfile) for (const sha of withCompanions(shas, idx)) add(sha, profile);
+  const unknown = refs.unreadable.map((u) => u.profile);
+  return {
+    unreadable: refs.unreadable,
+    users(sha256: string): ImageUsers {
+      const sha = sha256.toLowerCase();
+      return {
+        names: Object.entries(idx.images).filter(([, image]) => Object.values(image.formats).includes(sha)).map(([name]) => name).sort(),
+        profiles: [...(profilesBySha.get(sha) ?? [])].sort(),
+        unknown,
+      };
+    },
+  };
+}
+
+/** Who uses one digest (see imageUsage). */
+export async function imageUsers(home: string, sha256: string): Promise<ImageUsers> {
+  return (await imageUsage(home)).users(sha256);
+}
+
+/** "name debian-12, profile dev, profile qa (state unreadable)" or '' when nothing uses it. */
+export function describeUsers(users: ImageUsers, except: { name?: string } = {}): string {
+  return [
+    ...users.names.filter((n) => n !== except.name).map((n) => `name ${n}`),
+    ...users.profiles.map((p) => `profile ${p}`),
+    ...users.unknown.map((p) => `profile ${p} (its state.json cannot be read)`),
+  ].join(', ');
 }

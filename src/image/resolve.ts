@@ -8,6 +8,7 @@ import { findCatalogImage, loadCatalog, publishedArtifact, SHA256_PATTERN } from
 import type { Catalog, CatalogImage } from './catalog.ts';
 import { DISK_FORMATS, detectFormat, formatFromName } from './formats.ts';
 import type { ArtifactKind, DiskFormat } from './formats.ts';
+import { assertSelfContained } from './inspect.ts';
 import { MIRROR_ENV, applyMirror, parseMirror } from './mirror.ts';
 import type { MirrorRule } from './mirror.ts';
 
@@ -318,14 +319,15 @@ export async function resolveImage(options: ResolveImageOptions): Promise<Resolv
   const catalog = options.catalog ?? (await loadCatalog());
   const ctx: Context = { o: options, cache: ImageCache.forHome(options.home), catalog, env };
   const ref = classifyImage(options.image);
-  switch (ref.kind) {
-    case 'url':
-      return resolveUrl(ctx, ref.url);
-    case 'path':
-      return resolvePath(ctx, ref.path);
-    case 'name':
-      return resolveName(ctx, ref.name);
-  }
+  const image = ref.kind === 'url' ? await resolveUrl(ctx, ref.url) : ref.kind === 'path' ? await resolvePath(ctx, ref.path) : await resolveName(ctx, ref.name);
+  // Checked again on every use: an entry cached before this check existed, or
+  // a cache file changed behind devcluster's back, never reaches a VM unchecked.
+  await assertSelfContained(image.disk.path, {
+    label: `${options.image} (cached ${image.disk.path})`,
+    format: image.format,
+    ...(options.download?.signal === undefined ? {} : { signal: options.download.signal }),
+  });
+  return image;
 }
 
 /** `image pull`: a catalog image in one format (default: the first the catalog offers of qcow2, vhdx, vmdk, ova, raw). */

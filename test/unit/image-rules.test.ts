@@ -146,6 +146,10 @@ describe('progress', () => {
   });
 });
 
+function usersOf(table: Record<string, { names?: string[]; profiles?: string[] }>) {
+  return { users: (sha: string) => ({ names: table[sha]?.names ?? [], profiles: table[sha]?.profiles ?? [], unknown: [] }) };
+}
+
 describe('listing and references', () => {
   test('references: every sha256 under image, nothing elsewhere, garbage ignored', () => {
     assert.deepEqual([...referencedDigests({ image: { sha256: A, kernel: { sha256: B.toUpperCase() } }, other: { sha256: C } })].sort(), [A, B]);
@@ -169,7 +173,9 @@ describe('listing and references', () => {
       { sha256: B, file: 'k', size: 10, addedAt: undefined, lastUsedAt: '2025-06-10T11:58:00Z', name: 'debian-12', version: '12', kind: 'kernel' },
       { sha256: A, file: 'd', size: 3 * 1024 * 1024, addedAt: undefined, lastUsedAt: '2025-06-07T12:00:00Z', name: 'debian-12', version: '12', kind: 'qcow2' },
       { sha256: C, file: 'custom.raw', size: undefined, addedAt: undefined, lastUsedAt: undefined },
-    ], { bySha: new Map([[A, ['dev']]]), unreadable: [] });
+    ], usersOf({ [A]: { names: ['debian-12'], profiles: ['dev'] }, [B]: { names: ['debian-12'] } }), {
+      'debian-12': { version: '12', origin: 'build', formats: { qcow2: A, kernel: B }, importedAt: '' },
+    });
     assert.deepEqual(items.map((i) => i.name), ['custom.raw', 'debian-12', 'debian-12']);
     assert.deepEqual(imageListTable(items, now), [
       ['custom.raw', '', '', '?', 'never', C.slice(0, 12), ''],
@@ -178,6 +184,21 @@ describe('listing and references', () => {
     ]);
     assert.equal(formatAgo('2025-01-01T00:00:00Z', now), '2025-01-01');
     assert.equal(formatAgo('garbage', now), 'unknown');
+  });
+
+  test('list rows: a digest two names share is listed under each, with each name\'s version and format', () => {
+    const items = imageListItems(
+      [{ sha256: A, file: 'disk.qcow2', size: 5, addedAt: undefined, lastUsedAt: undefined, name: 'team-a', version: '1', kind: 'qcow2' }],
+      usersOf({ [A]: { names: ['team-a', 'team-b'], profiles: ['dev'] } }),
+      {
+        'team-a': { version: '1', origin: 'build', formats: { qcow2: A }, importedAt: '' },
+        'team-b': { version: '2', origin: 'build', formats: { qcow2: A }, importedAt: '' },
+      },
+    );
+    assert.deepEqual(items.map((i) => [i.name, i.version, i.format, i.sha256, i.usedBy]), [
+      ['team-a', '1', 'qcow2', A, ['dev']],
+      ['team-b', '2', 'qcow2', A, ['dev']],
+    ]);
   });
 });
 
