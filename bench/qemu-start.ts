@@ -50,14 +50,13 @@ async function plainQemu(): Promise<number> {
     });
     spawnSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', image.disk.path, join(dir, 'disk.qcow2'), String(6 * 1024 ** 3)]);
     const sshPort = await freePort();
-    const apiPort = await freePort();
     const args = buildQemuArgs({
       name: 'bench', arch: 'x86_64', accel, cpus: 2, memoryMiB: 2048,
       disk: join(dir, 'disk.qcow2'), seedIso: join(dir, 'seed.iso'),
       ...(image.kernel === undefined ? {} : { kernel: image.kernel.path }),
       ...(image.initrd === undefined ? {} : { initrd: image.initrd.path }),
       ...(image.kernelCmdline === undefined ? {} : { append: image.kernelCmdline }),
-      mac, netdev: { kind: 'user', bindAddress: '127.0.0.1', sshPort, apiServerPort: apiPort, guestApiServerPort: 8443 },
+      mac, netdev: { kind: 'user', bindAddress: '127.0.0.1', forwards: [{ hostPort: sshPort, guestPort: 22 }] },
       qmp: { path: join(dir, 'qmp.sock') }, pidFile: join(dir, 'qemu.pid'), serialLog: join(dir, 'serial.log'),
     });
     const started = performance.now();

@@ -1,6 +1,5 @@
 import { DRIVER_DESCRIPTORS, findDriver } from './names.ts';
-import type { DriverDescriptor } from './names.ts';
-import type { Driver } from './driver.ts';
+import type { Availability, Driver, DriverDescriptor, HostContext } from './driver.ts';
 import { DevclusterError, errorDef, registerErrors } from '../src/ui/errors.ts';
 
 registerErrors({
@@ -12,7 +11,8 @@ registerErrors({
 /**
  * The registry: which drivers this build ships and how to load each. A driver
  * module is imported only when it is used, so commands that need no
- * hypervisor never load one.
+ * hypervisor never load one. A driver without an entry here is known by name
+ * (drivers/names.ts) but never chosen.
  */
 const LOADERS: Readonly<Record<string, () => Promise<Driver>>> = {
   qemu: async () => (await import('./qemu/index.ts')).qemuDriver,
@@ -22,20 +22,46 @@ export function shippedDrivers(): DriverDescriptor[] {
   return DRIVER_DESCRIPTORS.filter((d) => d.name in LOADERS);
 }
 
-export async function loadDriver(name: string, platform: NodeJS.Platform = process.platform): Promise<Driver> {
+/** Shipped drivers for a platform, most preferred first; legacy drivers last and never auto-selected. */
+export function preferredDrivers(platform: NodeJS.Platform): DriverDescriptor[] {
+  return shippedDrivers()
+    .filter((d) => d.platforms.includes(platform))
+    .sort((a, b) => Number(a.legacy !== undefined) - Number(b.legacy !== undefined) || (b.priority[platform] ?? 0) - (a.priority[platform] ?? 0));
+}
+
+/**
+ * Why a named driver cannot be used on this platform in this build, or
+ * undefined when it can be tried. Shared by `start`, `doctor` and `config set driver`.
+ */
+export function driverRefusal(name: string, platform: NodeJS.Platform): { message: string; advice: string } | undefined {
   const descriptor = findDriver(name);
-  if (descriptor === undefined) throw new DevclusterError('DRIVER_UNAVAILABLE', `unknown driver ${JSON.stringify(name)}`, { input: true });
-  const loader = LOADERS[descriptor.name];
-  if (loader === undefined) {
-    throw new DevclusterError('DRIVER_UNAVAILABLE', `the ${descriptor.displayName} driver is not part of this build of devcluster`, {
-      advice: `Drivers in this build: ${shippedDrivers().map((d) => d.name).join(', ')}. Use --driver=${shippedDrivers()[0]?.name ?? 'qemu'}.`,
-      input: true,
-    });
-  }
+  if (descriptor === undefined) return { message: `unknown driver ${JSON.stringify(name)}`, advice: `Drivers in this build: ${shippedDrivers().map((d) => d.name).join(', ')}.` };
+  const others = preferredDrivers(platform).map((d) => d.name);
+  const instead = others.length > 0 ? `Drivers in this build that run on ${platform}: ${others.join(', ')}.` : `No driver in this build runs on ${platform}.`;
+  if (!(descriptor.name in LOADERS)) return { message: `the ${descriptor.displayName} driver is not part of this build of devcluster`, advice: instead };
   if (!descriptor.platforms.includes(platform)) {
-    throw new DevclusterError('DRIVER_UNAVAILABLE', `the ${descriptor.displayName} driver does not run on ${platform}`, {
-      advice: `It runs on: ${descriptor.platforms.join(', ')}.`,
-      input: true,
+    return { message: `the ${descriptor.displayName} driver does not run on ${platform} (it runs on ${descriptor.platforms.join(', ')})`, advice: instead };
+  }
+  return undefined;
+}
+
+export async function loadDriver(name: string, platform: NodeJS.Platform = process.platform): Promise<Driver> {
+  const refusal = driverRefusal(name, platform);
+  if (refusal !== undefined) throw new DevclusterError('DRIVER_UNAVAILABLE', refusal.message, { advice: refusal.advice, input: true });
+  const loader = LOADERS[(findDriver(name) as DriverDescriptor).name] as () => Promise<Driver>;
+  return loader();
+}
+
+/**
+ * Loads a driver to operate on an existing profile, whatever the platform
+ * says: delete and stop must work on what a profile recorded.
+ */
+export async function loadDriverForProfile(name: string): Promise<Driver> {
+  const descriptor = findDriver(name);
+  const loader = descriptor === undefined ? undefined : LOADERS[descriptor.name];
+  if (loader === undefined) {
+    throw new DevclusterError('DRIVER_UNAVAILABLE', `this profile was made with the ${name} driver, which is not part of this build of devcluster`, {
+      advice: 'Use the devcluster build that created it, or remove its VM with that hypervisor\'s own tools.',
     });
   }
   return loader();
@@ -43,37 +69,43 @@ export async function loadDriver(name: string, platform: NodeJS.Platform = proce
 
 export interface DriverChoice {
   driver: Driver;
+  availability: Availability;
   reason: string;
 }
 
+function availabilityText(a: Availability): string {
+  if (a.status === 'available') return 'available';
+  if (a.status === 'needs-elevation') return `needs ${a.elevation}: ${a.reason}`;
+  return a.reason;
+}
+
 /**
- * With no --driver: the highest-priority shipped driver for this platform
- * that reports itself available; the reason is printed to the user.
+ * The one function `start` and `doctor` use to pick a driver: the requested
+ * one when it can run here, else with "auto" the most preferred shipped driver
+ * that says it is available (one that needs elevation still counts: the
+ * pipeline explains the elevation before acting).
  */
-export async function chooseDriver(requested: string, platform: NodeJS.Platform = process.platform): Promise<DriverChoice> {
+export async function chooseDriver(requested: string, ctx: HostContext): Promise<DriverChoice> {
   if (requested !== 'auto') {
-    const driver = await loadDriver(requested, platform);
-    const available = await driver.available();
-    if (!available.ok) {
-      throw new DevclusterError('DRIVER_UNAVAILABLE', `the ${driver.info.displayName} driver cannot be used: ${available.reason}`, {
-        advice: 'Run `devcluster doctor --driver ' + driver.info.name + '` for details.',
+    const driver = await loadDriver(requested, ctx.platform);
+    const availability = await driver.available(ctx);
+    if (availability.status === 'unavailable') {
+      throw new DevclusterError('DRIVER_UNAVAILABLE', `the ${driver.info.displayName} driver cannot be used: ${availability.reason}`, {
+        advice: `${availability.fix === undefined ? '' : `${availability.fix}\n    `}Run \`devcluster doctor --driver ${driver.info.name}\` for details.`,
       });
     }
-    return { driver, reason: 'chosen with --driver or the driver setting' };
+    return { driver, availability, reason: 'chosen with --driver or the driver setting' };
   }
-  const candidates = shippedDrivers()
-    .filter((d) => d.platforms.includes(platform))
-    .sort((a, b) => (b.priority[platform] ?? 0) - (a.priority[platform] ?? 0));
   const refused: string[] = [];
-  for (const d of candidates) {
-    const driver = await loadDriver(d.name, platform);
-    const available = await driver.available();
-    if (available.ok) {
-      return { driver, reason: `auto-selected: the preferred driver available on ${platform}${refused.length > 0 ? ` (${refused.join('; ')})` : ''}` };
+  for (const d of preferredDrivers(ctx.platform).filter((x) => x.legacy === undefined)) {
+    const driver = await loadDriver(d.name, ctx.platform);
+    const availability = await driver.available(ctx);
+    if (availability.status !== 'unavailable') {
+      return { driver, availability, reason: `auto-selected: the preferred driver available on ${ctx.platform}${refused.length > 0 ? ` (${refused.join('; ')})` : ''}` };
     }
-    refused.push(`${d.name}: ${available.reason}`);
+    refused.push(`${d.name}: ${availabilityText(availability)}`);
   }
-  throw new DevclusterError('DRIVER_NONE_AVAILABLE', `no driver is available on this ${platform} host`, {
+  throw new DevclusterError('DRIVER_NONE_AVAILABLE', `no driver is available on this ${ctx.platform} host`, {
     advice: refused.length > 0 ? `Tried ${refused.join('; ')}. Run \`devcluster doctor\`.` : 'Run `devcluster doctor`.',
   });
 }

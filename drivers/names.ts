@@ -1,23 +1,21 @@
+import type { DriverDescriptor } from './driver.ts';
+import { QEMU_SETTINGS } from './qemu/settings.ts';
+
+export type { DriverDescriptor } from './driver.ts';
+
 /**
  * The drivers devcluster knows by name: canonical names, aliases, the host
- * platforms each runs on, and the order of preference when none is chosen.
- * Kept free of imports so that validating a driver name loads nothing heavy.
+ * platforms each runs on, the order of preference when none is chosen, and
+ * each driver's own settings. Kept free of driver code so that validating a
+ * name or a setting loads nothing heavy; drivers/index.ts says which of these
+ * this build ships.
  */
-export interface DriverDescriptor {
-  readonly name: string;
-  readonly displayName: string;
-  readonly aliases: readonly string[];
-  readonly platforms: readonly NodeJS.Platform[];
-  /** Higher is preferred when several are available on a host. */
-  readonly priority: Readonly<Partial<Record<NodeJS.Platform, number>>>;
-}
-
 export const DRIVER_DESCRIPTORS: readonly DriverDescriptor[] = [
-  { name: 'hyperv', displayName: 'Hyper-V', aliases: ['hyper-v'], platforms: ['win32'], priority: { win32: 100 } },
-  { name: 'hyperkit', displayName: 'HyperKit', aliases: [], platforms: ['darwin'], priority: { darwin: 80 } },
-  { name: 'vmware', displayName: 'VMware Workstation / Fusion', aliases: ['vmware-workstation', 'vmware-fusion'], platforms: ['win32', 'linux', 'darwin'], priority: { win32: 60, linux: 50, darwin: 70 } },
-  { name: 'virtualbox', displayName: 'VirtualBox', aliases: ['vbox'], platforms: ['win32', 'linux', 'darwin'], priority: { win32: 50, linux: 40, darwin: 60 } },
-  { name: 'qemu', displayName: 'QEMU', aliases: ['qemu2', 'kvm'], platforms: ['linux', 'darwin', 'win32'], priority: { linux: 100, darwin: 90, win32: 40 } },
+  { name: 'hyperv', displayName: 'Hyper-V', aliases: ['hyper-v'], platforms: ['win32'], priority: { win32: 100 }, settings: [] },
+  { name: 'hyperkit', displayName: 'HyperKit', aliases: [], platforms: ['darwin'], priority: { darwin: 10 }, settings: [], legacy: 'HyperKit is unmaintained and runs only on Intel Macs; the QEMU driver (HVF) is recommended on macOS' },
+  { name: 'vmware', displayName: 'VMware Workstation / Fusion', aliases: ['vmware-workstation', 'vmware-fusion'], platforms: ['win32', 'linux', 'darwin'], priority: { win32: 60, linux: 50, darwin: 70 }, settings: [] },
+  { name: 'virtualbox', displayName: 'VirtualBox', aliases: ['vbox'], platforms: ['win32', 'linux', 'darwin'], priority: { win32: 50, linux: 40, darwin: 60 }, settings: [] },
+  { name: 'qemu', displayName: 'QEMU', aliases: ['qemu2', 'kvm'], platforms: ['linux', 'darwin', 'win32'], priority: { linux: 100, darwin: 90, win32: 40 }, settings: QEMU_SETTINGS },
 ];
 
 export function findDriver(nameOrAlias: string): DriverDescriptor | undefined {

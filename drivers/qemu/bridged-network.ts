@@ -375,11 +375,16 @@ async function teardownLocked(ctx: DriverContext): Promise<void> {
   const reg = await loadRegistry(home);
   const links = await step('listing network interfaces', () => listLinks(signal));
 
-  for (const r of mine.filter((x) => x.kind === 'linux-tap')) {
-    const link = links.get(r.id);
-    if (link !== undefined && tapIsOurs(ctx, link)) await step(`removing tap device ${r.id}`, () => deleteLink(r.id, signal));
-    else if (link !== undefined) ctx.report(`left ${r.id} in place: it is not marked as devcluster's (${describeLink(link)})`, 'warn');
-    await ctx.state.forget('linux-tap', r.id);
+  // The registry names this profile's tap too, so a profile whose state is lost still loses its tap.
+  const taps = new Set([
+    ...mine.filter((x) => x.kind === 'linux-tap').map((r) => r.id),
+    ...Object.values(reg.bridges).flatMap((e) => (e.users[profile] === undefined ? [] : [e.users[profile].tap])),
+  ]);
+  for (const tap of taps) {
+    const link = links.get(tap);
+    if (link !== undefined && tapIsOurs(ctx, link)) await step(`removing tap device ${tap}`, () => deleteLink(tap, signal));
+    else if (link !== undefined) ctx.report(`left ${tap} in place: it is not marked as devcluster's (${describeLink(link)})`, 'warn');
+    await ctx.state.forget('linux-tap', tap);
   }
 
   const bridges = new Set([

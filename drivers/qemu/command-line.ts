@@ -4,13 +4,15 @@ import type { QmpAddress } from './qmp.ts';
 export type Accel = 'kvm' | 'hvf' | 'whpx' | 'tcg';
 
 export type QemuNetdev =
-  | { kind: 'user'; bindAddress: string; sshPort: number; apiServerPort: number; guestApiServerPort: number }
+  | { kind: 'user'; bindAddress: string; forwards: ReadonlyArray<{ hostPort: number; guestPort: number }> }
   | { kind: 'tap'; ifname: string };
 
 export interface QemuLaunch {
   name: string;
   arch: 'x86_64' | 'aarch64';
   accel: Accel;
+  /** The CPU model the accelerator probe verified; otherwise host (hardware) or max (TCG). */
+  cpuModel?: string;
   cpus: number;
   memoryMiB: number;
   disk: string;
@@ -40,7 +42,7 @@ export function buildQemuArgs(l: QemuLaunch): string[] {
     args.push('-machine', 'virt,highmem=on');
   }
   args.push('-accel', l.accel === 'tcg' ? 'tcg,thread=multi' : l.accel);
-  args.push('-cpu', l.accel === 'tcg' ? 'max' : 'host');
+  args.push('-cpu', l.cpuModel ?? (l.accel === 'tcg' ? 'max' : 'host'));
   args.push('-smp', String(l.cpus), '-m', `${l.memoryMiB}M`);
   if (l.firmware !== undefined) args.push('-bios', l.firmware);
   if (l.kernel !== undefined) {
@@ -54,10 +56,8 @@ export function buildQemuArgs(l: QemuLaunch): string[] {
   args.push('-device', 'virtio-rng-pci');
   if (l.netdev.kind === 'user') {
     const n = l.netdev;
-    args.push(
-      '-netdev',
-      `user,id=net0,hostfwd=tcp:${n.bindAddress}:${n.sshPort}-:22,hostfwd=tcp:${n.bindAddress}:${n.apiServerPort}-:${n.guestApiServerPort}`,
-    );
+    const hostfwd = n.forwards.map((f) => `,hostfwd=tcp:${n.bindAddress}:${f.hostPort}-:${f.guestPort}`).join('');
+    args.push('-netdev', `user,id=net0${hostfwd}`);
   } else {
     args.push('-netdev', `tap,id=net0,ifname=${l.netdev.ifname},script=no,downscript=no`);
   }

@@ -1,31 +1,35 @@
 import { createHash } from 'node:crypto';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '../../src/host/exec.ts';
 import { homePaths } from '../../src/profile/paths.ts';
 import { DevclusterError } from '../../src/ui/errors.ts';
-import type { Driver, DriverContext, Endpoints, NetworkPlan, StopOptions, VmSpec, VmState } from '../driver.ts';
+import type { Availability, CrashReport, Driver, DriverContext, GuestAddress, HostContext, NetworkPlan, StopOptions, VmDetails, VmSpec, VmState } from '../driver.ts';
 import { chooseAccel } from './accel.ts';
 import { findQemu, qemuArch, requireQemu } from './binaries.ts';
 import { buildQemuArgs, macForProfile } from './command-line.ts';
 import type { QemuLaunch, QemuNetdev } from './command-line.ts';
 import { launchQemu, ourQemuPid, processAlive, tryQmp, waitForExit } from './process.ts';
 import type { QmpAddress } from './qmp.ts';
-import { GUEST_API_SERVER_PORT, LOOPBACK, SLIRP_GUEST_IP, choosePorts, userNetworkPlan } from './user-network.ts';
-import type { UserPorts } from './user-network.ts';
+import { LOOPBACK, chooseForwards, forwardEndpoints, userNetworkPlan } from './user-network.ts';
+import type { UserForwards } from './user-network.ts';
+import { readFile } from 'node:fs/promises';
+import { tail } from '../../src/host/exec.ts';
 import { bridgedNetwork } from './bridged-network.ts';
 import './errors.ts';
 
 /** What the QEMU driver keeps in the profile's state between commands. */
 interface QemuData {
   mode: 'user' | 'bridged';
-  ports?: UserPorts;
+  /** User mode: host port per guest port. */
+  forwards?: UserForwards;
   plan?: NetworkPlan;
   tap?: string;
   guestIp?: string;
   vm?: Omit<QemuLaunch, 'accel' | 'netdev' | 'qmp' | 'pidFile' | 'serialLog' | 'name' | 'arch'>;
   accel?: string;
   accelReason?: string;
+  accelDegraded?: boolean;
   startedAt?: string;
 }
 
@@ -67,7 +71,7 @@ function qmpAddress(ctx: DriverContext): QmpAddress {
   return { path: join('/tmp', `devcluster-${id}.qmp`) };
 }
 
-function mode(ctx: DriverContext): 'user' | 'bridged' {
+function mode(ctx: HostContext): 'user' | 'bridged' {
   return ctx.settings['qemu-network'] === 'bridged' ? 'bridged' : 'user';
 }
 
@@ -88,21 +92,29 @@ export const qemuDriver: Driver = {
     displayName: 'QEMU',
     platforms: ['linux', 'darwin', 'win32'],
     features: {
-      elevation: { user: false, bridged: true },
-      networkModes: ['user', 'bridged'],
-      ipDiscovery: { user: 'port-forward', bridged: 'static' },
+      networkModes: {
+        user: { description: 'user-mode NAT: the guest is reached through ports forwarded on 127.0.0.1; no root', address: 'port-forward', elevation: {} },
+        bridged: { description: 'a Linux bridge with NAT: the guest has its own address; root', address: 'static', elevation: { network: 'root', start: 'root', stop: 'root', delete: 'root' } },
+      },
+      networkModeSetting: 'qemu-network',
+      macKnown: 'plan',
       directKernelBoot: true,
+      diskFormats: ['qcow2', 'raw'],
+      registersBaseMedia: false,
     },
-    diskFormats: ['qcow2', 'raw'],
-    seedMedia: ['iso'],
   },
 
-  async available() {
+  async available(ctx): Promise<Availability> {
     const found = await findQemu();
-    return found === undefined ? { ok: false, reason: `qemu-system-${qemuArch()} or qemu-img is not installed` } : { ok: true };
+    if (found === undefined) return { status: 'unavailable', reason: `qemu-system-${qemuArch()} or qemu-img is not installed`, fix: 'Run `devcluster doctor --fix` to install QEMU.' };
+    if (mode(ctx) === 'bridged') {
+      if (ctx.platform !== 'linux') return { status: 'unavailable', reason: `bridged networking is for Linux hosts; this is ${ctx.platform}`, fix: 'Use --qemu-network=user.' };
+      if (process.getuid?.() !== 0) return { status: 'needs-elevation', elevation: 'root', reason: 'bridged networking creates a bridge, a tap device and NAT rules' };
+    }
+    return { status: 'available', detail: found.system };
   },
 
-  async ensureNetwork(ctx) {
+  async ensureNetwork(ctx, request) {
     const mac = macForProfile(ctx.profile, (s) => createHash('sha256').update(s).digest());
     // A created VM keeps the network its seed was written for.
     const saved = ctx.state.require().created !== undefined && data(ctx).plan !== undefined ? data(ctx).mode : undefined;
@@ -111,15 +123,16 @@ export const qemuDriver: Driver = {
       ctx.report(`qemu-network of an existing VM cannot change (it uses ${saved} networking); delete it and start again to change it`, 'warn');
     }
     if (m === 'user') {
-      // Recorded ports are kept: a running VM holds them (so they look taken),
-      // and start() checks them again before it launches QEMU.
-      const ports = data(ctx).ports ?? (await choosePorts(undefined));
-      const plan = userNetworkPlan(mac, ports);
+      // A running VM holds its recorded ports, so they look taken but are ours;
+      // start() checks them again before it launches QEMU.
+      const running = (await ourQemuPid(files(ctx).pidFile)) !== undefined;
+      const forwards = await chooseForwards(request.ports, data(ctx).forwards, running);
+      const plan = userNetworkPlan(mac, forwards);
       await saveData(ctx, (d) => {
         d.mode = 'user';
-        d.ports = ports;
+        d.forwards = forwards;
         d.plan = plan;
-        d.guestIp = SLIRP_GUEST_IP;
+        delete d.guestIp;
       });
       return plan;
     }
@@ -139,6 +152,7 @@ export const qemuDriver: Driver = {
     if (spec.image.format !== 'qcow2' && spec.image.format !== 'raw') {
       throw new DevclusterError('QEMU_IMAGE_UNSUITABLE', `QEMU boots qcow2 or raw disks; the image is ${spec.image.format}`);
     }
+    if (spec.network.mac === undefined) throw new Error('qemu: the network plan has no MAC');
     await mkdir(ctx.paths.disks, { recursive: true });
     await mkdir(ctx.paths.logs, { recursive: true });
     const exists = await stat(f.disk).then(() => true, () => false);
@@ -156,7 +170,6 @@ export const qemuDriver: Driver = {
       const tmp = `${f.disk}.creating`;
       await rm(tmp, { force: true });
       await run(qemu.img, ['create', '-q', '-f', 'qcow2', '-F', base.format, '-b', spec.image.disk, tmp, String(wanted)], { timeoutMs: 60_000 });
-      const { rename } = await import('node:fs/promises');
       await rename(tmp, f.disk);
     }
     await saveData(ctx, (d) => {
@@ -165,7 +178,7 @@ export const qemuDriver: Driver = {
         memoryMiB: spec.memoryMiB,
         disk: f.disk,
         seedIso: spec.seedIso,
-        mac: spec.network.mac,
+        mac: spec.network.mac as string,
         ...(spec.image.kernel === undefined ? {} : { kernel: spec.image.kernel }),
         ...(spec.image.initrd === undefined ? {} : { initrd: spec.image.initrd }),
         ...(spec.image.kernelCmdline === undefined ? {} : { append: spec.image.kernelCmdline }),
@@ -183,15 +196,17 @@ export const qemuDriver: Driver = {
     if (choice.degraded) ctx.report(choice.reason, 'warn');
     let netdev: QemuNetdev;
     if (d.mode === 'user') {
-      const ports = await choosePorts(d.ports);
-      if (ports.sshPort !== d.ports?.sshPort || ports.apiServerPort !== d.ports?.apiServerPort) {
-        ctx.report(`forwarded ports changed to ${ports.sshPort} (ssh) and ${ports.apiServerPort} (API server): the previous ones are in use`, 'warn');
+      const wanted = Object.keys(d.forwards ?? {}).map((g) => ({ name: `port ${g}`, guestPort: Number(g) }));
+      const forwards = await chooseForwards(wanted, d.forwards);
+      const moved = Object.entries(forwards).filter(([g, h]) => d.forwards?.[g] !== h);
+      if (moved.length > 0) {
+        ctx.report(`forwarded ports changed (the previous ones are in use): ${moved.map(([g, h]) => `guest ${g} -> 127.0.0.1:${h}`).join(', ')}`, 'warn');
       }
       await saveData(ctx, (x) => {
-        x.ports = ports;
-        x.plan = userNetworkPlan(x.vm?.mac ?? '', ports);
+        x.forwards = forwards;
+        x.plan = userNetworkPlan(x.vm?.mac ?? '', forwards);
       });
-      netdev = { kind: 'user', bindAddress: LOOPBACK, sshPort: ports.sshPort, apiServerPort: ports.apiServerPort, guestApiServerPort: GUEST_API_SERVER_PORT };
+      netdev = { kind: 'user', bindAddress: LOOPBACK, forwards: Object.entries(forwards).map(([g, h]) => ({ guestPort: Number(g), hostPort: h })) };
     } else {
       if (d.tap === undefined) throw new Error('qemu: bridged start before ensureNetwork');
       await bridgedNetwork.ensureTap(ctx, d.tap);
@@ -213,9 +228,22 @@ export const qemuDriver: Driver = {
     await saveData(ctx, (x) => {
       x.accel = choice.accel;
       x.accelReason = choice.reason;
+      x.accelDegraded = choice.degraded;
       x.startedAt = new Date().toISOString();
     });
     ctx.report(`QEMU pid ${pid} (${choice.accel})`);
+  },
+
+  async resume(ctx) {
+    const qmp = await tryQmp(qmpAddress(ctx));
+    if (qmp === undefined) throw new DevclusterError('QEMU_MONITOR_UNREACHABLE', 'QEMU runs but its monitor does not answer, so the VM cannot be resumed');
+    try {
+      const status = await qmp.execute<{ status: string }>('query-status');
+      // A guest suspended to RAM wakes up; one paused by the monitor continues.
+      await qmp.execute(status.status === 'suspended' ? 'system_wakeup' : 'cont');
+    } finally {
+      qmp.close();
+    }
   },
 
   async stop(ctx, options: StopOptions) {
@@ -276,9 +304,8 @@ export const qemuDriver: Driver = {
     await rm(f.disk, { force: true });
     await rm(`${f.disk}.creating`, { force: true });
     await ctx.state.forget('file', f.disk);
-    if (data(ctx).mode === 'bridged' || ctx.state.require().resources.some((r) => r.kind.startsWith('linux-'))) {
-      await bridgedNetwork.teardown(ctx);
-    }
+    // Also when the state was lost: teardown finds this profile in the shared bridge registry.
+    await bridgedNetwork.teardown(ctx);
   },
 
   async state(ctx): Promise<VmState> {
@@ -307,13 +334,31 @@ export const qemuDriver: Driver = {
     }
   },
 
-  async endpoints(ctx): Promise<Endpoints> {
+  async address(ctx): Promise<GuestAddress> {
+    // Both modes know the address from the plan: forwards (user) or the static lease (bridged).
     const d = data(ctx);
     if (d.mode === 'user') {
-      if (d.ports === undefined) throw new Error('qemu: endpoints before ensureNetwork');
-      return { ssh: { host: LOOPBACK, port: d.ports.sshPort }, apiServer: { host: LOOPBACK, port: d.ports.apiServerPort }, guestIp: SLIRP_GUEST_IP };
+      if (d.forwards === undefined) throw new Error('qemu: address before ensureNetwork');
+      return { forwards: forwardEndpoints(d.forwards), source: 'port-forward' };
     }
-    if (d.guestIp === undefined) throw new Error('qemu: endpoints before ensureNetwork');
-    return { ssh: { host: d.guestIp, port: 22 }, apiServer: { host: d.guestIp, port: GUEST_API_SERVER_PORT }, guestIp: d.guestIp };
+    if (d.guestIp === undefined) throw new Error('qemu: address before ensureNetwork');
+    return { ip: d.guestIp, source: 'static' };
+  },
+
+  async details(ctx): Promise<VmDetails> {
+    const d = data(ctx);
+    const pid = await ourQemuPid(files(ctx).pidFile);
+    return {
+      ...(pid === undefined ? {} : { pid }),
+      ...(pid === undefined || d.accel === undefined ? {} : { acceleration: { accelerator: d.accel, hardware: d.accel !== 'tcg', reason: d.accelReason ?? '' } }),
+    };
+  },
+
+  async crashReport(ctx): Promise<CrashReport> {
+    const f = files(ctx);
+    const log = tail(await readFile(f.qemuLog, 'utf8').catch(() => ''), 10);
+    const pid = await ourQemuPid(f.pidFile);
+    const cause = pid === undefined ? 'the QEMU process is gone (it crashed, was killed, or the guest powered off)' : 'QEMU runs but its monitor does not answer';
+    return { cause, ...(log === '' ? {} : { log }) };
   },
 };

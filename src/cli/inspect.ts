@@ -39,7 +39,7 @@ export function registerInspect(program: Command): void {
 
   const ip = program
     .command('ip')
-    .description('Print the VM\'s IP address (with QEMU user networking: its address behind the port forwards)')
+    .description('Print the address the host reaches the VM at (behind NAT port forwards: 127.0.0.1, with the ports on stderr and in -o json)')
     .helpGroup(GROUP_TROUBLESHOOTING)
     .option('-o, --output <format>', 'text or json', 'text')
     .action(
@@ -47,8 +47,13 @@ export function registerInspect(program: Command): void {
         async (ctx) => {
           const { sshTarget } = await import('../cluster/ssh-access.ts');
           const t = await sshTarget(lifecycle(ctx));
-          if (ctx.out.format === 'json') ctx.out.json({ profile: t.profile, ip: t.guestIp ?? null, ssh: { host: t.host, port: t.port } });
-          else ctx.out.data(t.guestIp ?? t.host);
+          const forwards = Object.entries(t.forwards).map(([guestPort, e]) => ({ guestPort: Number(guestPort), host: e.host, port: e.port }));
+          if (ctx.out.format === 'json') {
+            ctx.out.json({ profile: t.profile, ip: t.guestIp ?? null, host: t.guestIp ?? t.host, ssh: { host: t.host, port: t.port }, forwards });
+            return;
+          }
+          ctx.out.data(t.guestIp ?? t.host);
+          for (const f of forwards) ctx.out.error(`guest port ${f.guestPort} is reached at ${f.host}:${f.port}`);
         },
         { formats: ['text', 'json'] },
       ),

@@ -4,6 +4,8 @@ import type { CommandContext } from './run-command.ts';
 import { withExamples } from './examples.ts';
 import { GROUP_BASIC } from './groups.ts';
 import type { LifecycleOptions } from '../cluster/profile-context.ts';
+import { shippedDrivers } from '../../drivers/index.ts';
+import type { SettingDefinition } from '../profile/setting-parsers.ts';
 
 /** The options every cluster command passes down, from the command's context. */
 export function lifecycle(ctx: CommandContext, flags?: Record<string, string | undefined>): LifecycleOptions {
@@ -19,7 +21,12 @@ export function lifecycle(ctx: CommandContext, flags?: Record<string, string | u
 }
 
 /** Flags that map one-to-one onto settings (same name). */
-const START_SETTING_FLAGS = ['driver', 'cpus', 'memory', 'disk-size', 'kubernetes-version', 'image', 'image-sha256', 'subnet', 'static-ip', 'qemu-network', 'qemu-bridge', 'qemu-accel'] as const;
+const CORE_START_FLAGS = ['driver', 'cpus', 'memory', 'disk-size', 'kubernetes-version', 'image', 'image-sha256', 'subnet', 'static-ip'] as const;
+
+/** Each shipped driver's own settings are start flags too (--qemu-network, ...), declared by the driver. */
+function driverSettingFlags(): SettingDefinition[] {
+  return shippedDrivers().flatMap((d) => [...d.settings]);
+}
 
 function camel(flag: string): string {
   return flag.replace(/-([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
@@ -30,33 +37,31 @@ export function registerLifecycle(program: Command): void {
     .command('start')
     .description('Create and start the cluster VM (or start it again, or check a running one)')
     .helpGroup(GROUP_BASIC)
-    .option('-d, --driver <name>', 'hypervisor driver: auto, qemu, hyperv, virtualbox, vmware, hyperkit')
+    .option('-d, --driver <name>', `hypervisor driver: auto, ${shippedDrivers().map((d) => d.name).join(', ')}`)
     .option('--cpus <n>', 'virtual CPUs (1..host cores, or max)')
     .option('-m, --memory <size>', 'memory, e.g. 4g or 4096 (MiB)')
     .option('--disk-size <size>', 'disk size, e.g. 20g')
     .option('--kubernetes-version <version>', 'v1.N.N, stable or latest')
-    .option('--no-kubernetes', 'start the VM only, without Kubernetes')
+    .option('--no-kubernetes', 'start the VM only, without Kubernetes (remembered by the profile)')
     .option('--image <name|path|url>', 'guest image: photon-5, debian-12, a path or an https URL')
     .option('--image-sha256 <hex>', 'expected sha256 of --image when it is a path or URL')
     .option('--offline', 'use only cached images; fail if one is missing')
     .option('--subnet <cidr>', 'private network for bridged/NAT modes (auto or e.g. 192.168.211.0/24)')
     .option('--static-ip <ip>', 'the VM address inside --subnet')
-    .option('--qemu-network <mode>', 'QEMU networking: user (no root) or bridged (Linux, root)')
-    .option('--qemu-bridge <name>', 'Linux bridge for bridged mode (default devcluster0)')
-    .option('--qemu-accel <accel>', 'auto, kvm, hvf, whpx or tcg')
     .option('--wait-lock', 'wait for another command that holds the profile instead of failing')
     .option('-o, --output <format>', 'text or json', 'text')
     .action(
       action(
         async (ctx, _args, opts) => {
           const flags: Record<string, string | undefined> = {};
-          for (const f of START_SETTING_FLAGS) {
+          for (const f of [...CORE_START_FLAGS, ...driverSettingFlags().map((d) => d.key)]) {
             const v = opts[camel(f)];
             if (typeof v === 'string') flags[f] = v;
           }
           if (opts['offline'] === true) flags['offline'] = 'true';
           const { startCluster } = await import('../cluster/start.ts');
-          const result = await startCluster({ ...lifecycle(ctx, flags), noKubernetes: opts['kubernetes'] === false });
+          const kubernetes = start.getOptionValueSource('kubernetes') === 'cli' ? opts['kubernetes'] === true : undefined;
+          const result = await startCluster({ ...lifecycle(ctx, flags), kubernetes });
           if (ctx.out.format === 'json') {
             ctx.out.json(result);
             return;
@@ -68,6 +73,7 @@ export function registerLifecycle(program: Command): void {
         { formats: ['text', 'json'], persistLog: true, lifecycle: true },
       ),
     );
+  for (const d of driverSettingFlags()) start.option(`--${d.key} <value>`, `${d.description} (${d.accepts})`);
   withExamples(start, [
     ['devcluster start --no-kubernetes', 'a VM with SSH, using the best driver for this host'],
     ['devcluster start --no-kubernetes --driver=qemu --memory 4g --cpus 2', 'size it'],

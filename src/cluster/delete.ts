@@ -1,34 +1,40 @@
 import { readdir, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadDriver } from '../../drivers/index.ts';
+import { loadDriverForProfile, preferredDrivers } from '../../drivers/index.ts';
 import { listProfiles } from '../profile/profiles.ts';
 import { homePaths } from '../profile/paths.ts';
 import { openProfile } from './profile-context.ts';
-import type { LifecycleOptions } from './profile-context.ts';
+import type { LifecycleOptions, OpenProfile } from './profile-context.ts';
 
 export interface DeleteResult {
   profile: string;
   existed: boolean;
   removed: string[];
+  /** What delete could not prove was this profile's, and left alone. */
+  unverified?: string[];
 }
 
 /**
  * Removes exactly what the profile's state says devcluster created (the VM,
  * its disk, network objects), then the profile directory. A profile without
- * state (config only) is just its directory.
+ * state (config only) is just its directory. A damaged state never makes a
+ * profile undeletable: the driver then removes what it can prove from its
+ * own files and the shared registries.
  */
 export async function deleteProfile(options: LifecycleOptions): Promise<DeleteResult> {
-  const p = await openProfile(options, true, { mustExist: true });
+  const p = await openProfile(options, true, { mustExist: true, tolerateDamagedState: true });
   const removed: string[] = [];
-  const existed = p.state.state !== undefined;
+  const unverified: string[] = [];
+  const existed = p.state.state !== undefined || p.stateDamage !== undefined;
   try {
-    const s = p.state.state;
-    if (s !== undefined) {
+    if (p.stateDamage !== undefined) await deleteFromDamagedState(p, options, removed, unverified);
+    else if (p.state.state !== undefined) {
+      const s = p.state.state;
       await p.state.update((x) => {
         x.status = 'Deleting';
       });
       for (const r of s.resources) removed.push(`${r.kind} ${r.id}`);
-      const driver = await loadDriver(s.driver);
+      const driver = await loadDriverForProfile(s.driver);
       await driver.delete(p.driverContext());
     }
     // Everything but the lock goes while the lock is held, so a command
@@ -40,7 +46,23 @@ export async function deleteProfile(options: LifecycleOptions): Promise<DeleteRe
     await p.release();
   }
   await rmdir(p.paths.dir).catch(() => undefined);
-  return { profile: p.name, existed, removed };
+  return { profile: p.name, existed, removed, ...(unverified.length === 0 ? {} : { unverified }) };
+}
+
+async function deleteFromDamagedState(p: OpenProfile, options: LifecycleOptions, removed: string[], unverified: string[]): Promise<void> {
+  options.out.warn(`${p.stateDamage?.message ?? 'the state is damaged'}; removing what can be proved to be this profile's`);
+  const recovered = p.state.recover(p.name, preferredDrivers(process.platform)[0]?.name ?? 'qemu');
+  const candidates = [recovered.driver, ...preferredDrivers(process.platform).map((d) => d.name).filter((n) => n !== recovered.driver)];
+  for (const name of candidates) {
+    try {
+      const driver = await loadDriverForProfile(name);
+      await driver.delete(p.driverContext());
+      removed.push(`${name}: the VM, disk and network objects found from the profile's files and registries`);
+    } catch (e) {
+      unverified.push(`${name}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  if (unverified.length > 0) options.out.warn(`could not verify: ${unverified.join('; ')}`);
 }
 
 export async function deleteAll(options: LifecycleOptions, purge: boolean): Promise<DeleteResult[]> {

@@ -4,7 +4,7 @@ import { profilePaths } from '../profile/paths.ts';
 import type { ProfilePaths } from '../profile/paths.ts';
 import { StateStore } from '../profile/state.ts';
 import type { ProfileState } from '../profile/state.ts';
-import { DevclusterError } from '../ui/errors.ts';
+import { DevclusterError, isDevclusterError } from '../ui/errors.ts';
 import { resolveConfig } from '../profile/config.ts';
 import type { ResolvedConfig } from '../profile/config.ts';
 import { acquireProfileLock } from '../profile/lock.ts';
@@ -30,7 +30,11 @@ export interface OpenProfile {
   config: ResolvedConfig;
   state: StateStore;
   settings: Record<string, unknown>;
-  lock: ProfileLock | undefined;
+  readonly lock: ProfileLock | undefined;
+  /** With tolerateDamagedState: why the state file could not be used. */
+  readonly stateDamage: DevclusterError | undefined;
+  /** Creates the profile directory and takes its lock, then reloads the state another command may have changed. */
+  acquire(): Promise<void>;
   driverContext(report?: DriverContext['report']): DriverContext;
   /** The state of a profile that must already exist; PROFILE_NOT_FOUND otherwise. */
   existingState(): ProfileState;
@@ -38,7 +42,7 @@ export interface OpenProfile {
 }
 
 /** Resolves the profile, optionally locks it, and loads its state. */
-export async function openProfile(options: LifecycleOptions, lock: boolean, o: { mustExist?: boolean } = {}): Promise<OpenProfile> {
+export async function openProfile(options: LifecycleOptions, lock: boolean, o: { mustExist?: boolean; tolerateDamagedState?: boolean } = {}): Promise<OpenProfile> {
   const config = await resolveConfig({ home: options.home, profileFlag: options.profileFlag, ...(options.flags === undefined ? {} : { flags: options.flags }) });
   const name = config.profile;
   const paths = profilePaths(options.home, name);
@@ -49,17 +53,31 @@ export async function openProfile(options: LifecycleOptions, lock: boolean, o: {
     });
   }
   let held: ProfileLock | undefined;
-  if (lock) {
+  const state = new StateStore(paths.state);
+  let damage: DevclusterError | undefined;
+  const load = async (): Promise<void> => {
+    try {
+      await state.load();
+      damage = undefined;
+    } catch (e) {
+      if (o.tolerateDamagedState !== true || !isDevclusterError(e) || e.id !== 'CONFIG_FILE_CORRUPT') throw e;
+      damage = e;
+    }
+  };
+  const acquire = async (): Promise<void> => {
+    if (held !== undefined) return;
     await mkdir(paths.dir, { recursive: true, mode: 0o700 });
     held = await acquireProfileLock(name, paths.lock, { command: options.command, wait: options.waitLock, signal: options.signal });
-  }
-  const state = new StateStore(paths.state);
-  try {
-    await state.load();
-  } catch (e) {
-    await held?.release();
-    throw e;
-  }
+    try {
+      await load();
+    } catch (e) {
+      await held.release();
+      held = undefined;
+      throw e;
+    }
+  };
+  if (lock) await acquire();
+  else await load();
   const settings: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(config.settings)) settings[k] = v.value;
   return {
@@ -69,11 +87,18 @@ export async function openProfile(options: LifecycleOptions, lock: boolean, o: {
     config,
     state,
     settings,
-    lock: held,
+    get lock() {
+      return held;
+    },
+    get stateDamage() {
+      return damage;
+    },
+    acquire,
     driverContext(report) {
       return {
         profile: name,
         home: options.home,
+        platform: process.platform,
         paths,
         settings,
         state,

@@ -1,7 +1,9 @@
 import { join } from 'node:path';
 import { DevclusterError } from '../ui/errors.ts';
 import './errors.ts';
-import { loadDriver } from '../../drivers/index.ts';
+import { loadDriverForProfile } from '../../drivers/index.ts';
+import { endpointFor } from '../../drivers/driver.ts';
+import type { Endpoint } from '../../drivers/driver.ts';
 import { openProfile } from './profile-context.ts';
 import type { LifecycleOptions } from './profile-context.ts';
 import { CLIENT_KEY_FILE } from '../ssh/keys.ts';
@@ -14,7 +16,10 @@ export interface SshTarget {
   user: string;
   privateKeyPath: string;
   knownHostsPath: string;
+  /** The guest's own address when the host can route to it; undefined behind NAT port forwards. */
   guestIp: string | undefined;
+  /** Forwarded guest ports (guest port -> host endpoint), when the guest sits behind NAT. */
+  forwards: Record<number, Endpoint>;
   serialLog: string;
 }
 
@@ -22,21 +27,23 @@ export interface SshTarget {
 export async function sshTarget(options: LifecycleOptions): Promise<SshTarget> {
   const p = await openProfile(options, false);
   const s = p.existingState();
-  const driver = await loadDriver(s.driver);
+  const driver = await loadDriverForProfile(s.driver);
   const ctx = p.driverContext();
   const vm = await driver.state(ctx);
   if (vm !== 'running') {
     throw new DevclusterError('GUEST_NOT_RUNNING', `profile ${p.name} is not running (${vm})`, { advice: `Start it with \`devcluster start${p.name === 'devcluster' ? '' : ` -p ${p.name}`} --no-kubernetes\`.` });
   }
-  const ep = await driver.endpoints(ctx);
+  const address = await driver.address(ctx, { deadline: Date.now() + 10_000 });
+  const ssh = endpointFor(address, 22);
   return {
     profile: p.name,
-    host: ep.ssh.host,
-    port: ep.ssh.port,
+    host: ssh.host,
+    port: ssh.port,
     user: s.ssh?.user ?? DEFAULT_SEED_USER,
     privateKeyPath: join(p.paths.keys, CLIENT_KEY_FILE),
     knownHostsPath: p.paths.knownHosts,
-    guestIp: ep.guestIp,
+    guestIp: address.ip,
+    forwards: { ...address.forwards },
     serialLog: p.paths.serialLog,
   };
 }

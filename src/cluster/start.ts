@@ -1,28 +1,38 @@
 import { randomBytes } from 'node:crypto';
-import { chooseDriver, loadDriver } from '../../drivers/index.ts';
-import type { BootImage, Driver, DriverContext, Endpoints, NetworkPlan, VmState } from '../../drivers/driver.ts';
+import { chooseDriver, loadDriverForProfile } from '../../drivers/index.ts';
+import { endpointFor } from '../../drivers/driver.ts';
+import type { Availability, BootImage, Driver, DriverContext, Endpoint, GuestAddress, NetworkPlan, PortRequest, VmState } from '../../drivers/driver.ts';
 import { ensureProfileKeys } from '../ssh/keys.ts';
 import type { ProfileKeys } from '../ssh/keys.ts';
 import { pinHostKey } from '../ssh/known-hosts.ts';
 import { waitForSsh } from '../ssh/readiness.ts';
 import { writeSeedIso } from '../seed/seed.ts';
 import type { SeedNetwork } from '../seed/seed.ts';
-import { DevclusterError } from '../ui/errors.ts';
+import { DevclusterError, isDevclusterError } from '../ui/errors.ts';
 import './errors.ts';
-import { runSteps } from '../ui/steps.ts';
+import { StepRunner } from '../ui/steps.ts';
 import type { StepTiming } from '../ui/steps.ts';
 import { openProfile } from './profile-context.ts';
 import type { LifecycleOptions, OpenProfile } from './profile-context.ts';
-import { prepareImage } from './image-step.ts';
+import { chooseImage, recordImage } from './image-step.ts';
+import type { ImageChoice } from './image-step.ts';
 import { DEFAULT_SEED_USER } from '../seed/spec.ts';
+import { whileVmAlive } from './vm-watch.ts';
+import { checkElevation } from './elevation.ts';
+import type { ProfileState } from '../profile/state.ts';
 
 /** Where the guest's cloud-init writes its "provisioning done" marker. */
 export const READINESS_MARKER = '/var/lib/devcluster/ready';
 
+const SSH_PORT: PortRequest = { name: 'ssh', guestPort: 22 };
+
 export interface StartOptions extends LifecycleOptions {
-  noKubernetes: boolean;
+  /** false with --no-kubernetes, true with --kubernetes; undefined: what the profile was created with (new: true). */
+  kubernetes: boolean | undefined;
   /** Per-stage limits for SSH readiness (software emulation needs minutes). */
   sshTimeouts?: { banner: number; command: number; marker: number };
+  /** For tests: how often a wait looks at the VM. */
+  vmPollMs?: number;
 }
 
 export interface StartResult {
@@ -37,182 +47,213 @@ export interface StartResult {
   totalMs: number;
 }
 
-interface StartContext {
-  profile: OpenProfile;
-  driver: Driver;
-  driverCtx: DriverContext;
-  vmState: VmState;
-  keys?: ProfileKeys;
-  image?: BootImage;
-  plan?: NetworkPlan;
-  endpoints?: Endpoints;
-  created: boolean;
-}
-
 const DEFAULT_SSH_TIMEOUTS = { banner: 10 * 60_000, command: 3 * 60_000, marker: 10 * 60_000 };
 
-function seedNetwork(plan: NetworkPlan): SeedNetwork {
-  if (plan.guestAddress.kind === 'static') {
-    return { mode: 'static', mac: plan.mac, address: plan.guestAddress.cidr, gateway: plan.guestAddress.gateway, dns: plan.dns };
-  }
-  return { mode: 'dhcp', mac: plan.mac };
+/** What a start needs to know before it writes anything. */
+interface StartPlan {
+  driver: Driver;
+  reason: string;
+  availability: Availability;
+  kubernetes: boolean;
+  /** For a new VM; an existing VM keeps the base its disk was made from. */
+  image: ImageChoice | undefined;
 }
 
 /**
- * `devcluster start`: every step is idempotent, so a start after an
- * interrupted one continues where it stopped, and a start of a running
- * cluster only verifies it.
+ * `devcluster start`: everything is validated and chosen before the first
+ * byte is written (driver, elevation, preflight, image), then each step is
+ * idempotent, so a start after an interrupted one continues where it stopped,
+ * and a start of a running cluster only verifies it.
  */
 export async function startCluster(options: StartOptions): Promise<StartResult> {
-  if (!options.noKubernetes) {
+  const started = performance.now();
+  const p = await openProfile(options, false);
+  const plan = await planStart(options, p);
+  await p.acquire();
+  let vmBooted = false;
+  try {
+    const existing = p.state.state;
+    if (existing === undefined) await p.state.init(p.name, plan.driver.info.name);
+    else warnImmutable(p, options);
+    const dctx = p.driverContext();
+    const steps = new StepRunner(options.out);
+    const vmState = await plan.driver.state(dctx);
+
+    const { image, keys } = await steps.run('Preparing the guest image and SSH keys', async (update) => ({
+      image: plan.image === undefined ? undefined : await recordImage(p, plan.image, plan.driver, options.signal, update),
+      keys: await ensureProfileKeys(p.paths.keys),
+    }));
+    const ports = [SSH_PORT];
+    const network = await steps.run('Setting up the VM network', () => plan.driver.ensureNetwork(dctx, { ports }));
+    let created = false;
+    if (p.state.require().created !== undefined) await steps.skip('Creating the VM', 'it exists');
+    else {
+      await steps.run('Creating the VM', () => createVm(p, plan, dctx, { image: image as BootImage, keys, network }));
+      created = true;
+    }
+    if (vmState === 'running') await steps.skip('Starting the VM', 'already running');
+    else await steps.run('Starting the VM', () => bootVm(plan.driver, dctx, vmState));
+    vmBooted = true;
+    const reached = await steps.run('Waiting for the guest (SSH)', (update) => waitForGuest(options, p, plan.driver, dctx, keys, update));
+    return {
+      profile: p.name,
+      driver: plan.driver.info.name,
+      driverReason: plan.reason,
+      created,
+      alreadyRunning: vmState === 'running',
+      ssh: { ...reached.ssh, user: DEFAULT_SEED_USER },
+      guestIp: reached.address.ip,
+      timings: steps.timings,
+      totalMs: Math.round(performance.now() - started),
+    };
+  } catch (e) {
+    throw vmBooted ? await withNextSteps(e, p, plan.driver) : e;
+  } finally {
+    await p.release();
+  }
+}
+
+/** Chooses everything a start depends on, changing nothing on disk. */
+async function planStart(options: StartOptions, p: OpenProfile): Promise<StartPlan> {
+  const existing = p.state.state;
+  const kubernetes = options.kubernetes ?? existing?.created?.kubernetes ?? true;
+  if (kubernetes) {
     throw new DevclusterError('KUBERNETES_BOOTSTRAP_UNAVAILABLE', 'this build of devcluster starts the VM but cannot install Kubernetes in it yet', {
       advice: 'Run `devcluster start --no-kubernetes` for the VM alone (SSH, networking, the guest image). The kubeadm bootstrap is the next milestone.',
       input: true,
     });
   }
-  const started = performance.now();
-  const p = await openProfile(options, true);
-  try {
-    const existing = p.state.state;
-    let driver: Driver;
-    let reason: string;
-    if (existing !== undefined) {
-      const requested = String(p.settings['driver']);
-      if (requested !== 'auto' && requested !== existing.driver) {
-        throw new DevclusterError('DRIVER_MISMATCH', `profile ${p.name} was created with the ${existing.driver} driver, not ${requested}`, {
-          advice: `Run \`devcluster delete -p ${p.name}\` first to recreate it with another driver, or use another profile (-p).`,
-          input: true,
-        });
-      }
-      driver = await loadDriver(existing.driver);
-      reason = 'the driver this profile was created with';
-    } else {
-      ({ driver, reason } = await chooseDriver(String(p.settings['driver'])));
+  const hostCtx = { home: p.home, settings: p.settings, platform: process.platform, signal: options.signal };
+  let driver: Driver;
+  let reason: string;
+  let availability: Availability;
+  if (existing !== undefined) {
+    const requested = String(p.settings['driver']);
+    if (requested !== 'auto' && requested !== existing.driver) {
+      throw new DevclusterError('DRIVER_MISMATCH', `profile ${p.name} was created with the ${existing.driver} driver, not ${requested}`, {
+        advice: `Run \`devcluster delete -p ${p.name}\` first to recreate it with another driver, or use another profile (-p).`,
+        input: true,
+      });
     }
-    options.out.info(`Using the ${driver.info.name} driver (${reason})`);
-    await preflight(options, p.name, driver.info.name);
-    if (existing === undefined) await p.state.init(p.name, driver.info.name);
-    else warnImmutable(p, options);
-
-    const driverCtx = p.driverContext();
-    const c: StartContext = { profile: p, driver, driverCtx, vmState: await driver.state(driverCtx), created: false };
-    const alreadyRunning = c.vmState === 'running';
-
-    const timings = await runSteps(options.out, [
-      {
-        title: 'Preparing the guest image and SSH keys',
-        run: async (x, update) => {
-          // An existing VM keeps the base image its disk was made from.
-          const needImage = x.profile.state.require().created === undefined;
-          const [image, keys] = await Promise.all([
-            needImage ? prepareImage(x.profile, x.driver, options.signal, update) : Promise.resolve(undefined),
-            ensureProfileKeys(x.profile.paths.keys),
-          ]);
-          if (image !== undefined) x.image = image;
-          x.keys = keys;
-        },
-      },
-      {
-        title: 'Setting up the VM network',
-        run: async (x) => {
-          x.plan = await x.driver.ensureNetwork(x.driverCtx);
-        },
-      },
-      {
-        title: 'Creating the VM',
-        skip: (x) => (x.profile.state.require().created !== undefined ? 'it exists' : false),
-        run: async (x) => {
-          const s = x.profile.state.require();
-          const instanceId = (s.driverData['instanceId'] as string | undefined) ?? `devcluster-${x.profile.name}-${randomBytes(4).toString('hex')}`;
-          await x.profile.state.update((st) => {
-            st.driverData['instanceId'] = instanceId;
-          });
-          await x.profile.state.record('file', x.profile.paths.seedIso);
-          await writeSeedIso(x.profile.paths.seedIso, {
-            instanceId,
-            hostname: x.profile.name,
-            authorizedKeys: [x.keys?.clientPublicKey ?? ''],
-            hostKey: { privateKey: x.keys?.hostPrivateKey ?? '', publicKey: x.keys?.hostPublicKey ?? '' },
-            network: seedNetwork(x.plan as NetworkPlan),
-            readinessMarker: READINESS_MARKER,
-          });
-          const image = x.image as BootImage;
-          await x.driver.create(x.driverCtx, {
-            cpus: Number(x.profile.settings['cpus']),
-            memoryMiB: Number(x.profile.settings['memory']),
-            diskMiB: Number(x.profile.settings['disk-size']),
-            image,
-            seedIso: x.profile.paths.seedIso,
-            network: x.plan as NetworkPlan,
-          });
-          await x.profile.state.update((st) => {
-            st.created = {
-              cpus: Number(x.profile.settings['cpus']),
-              memoryMiB: Number(x.profile.settings['memory']),
-              diskMiB: Number(x.profile.settings['disk-size']),
-              image: String(x.profile.settings['image']),
-              kubernetes: !options.noKubernetes,
-            };
-            st.status = 'Stopped';
-          });
-          x.created = true;
-        },
-      },
-      {
-        title: 'Starting the VM',
-        skip: (x) => (x.vmState === 'running' ? 'already running' : false),
-        run: async (x) => {
-          if (x.vmState === 'broken' || x.vmState === 'paused') {
-            x.driverCtx.report(`the VM was ${x.vmState}; restarting it`, 'warn');
-            await x.driver.kill(x.driverCtx);
-          }
-          await x.driver.start(x.driverCtx);
-        },
-      },
-      {
-        title: 'Waiting for the guest (SSH)',
-        run: async (x, update) => {
-          const endpoints = await x.driver.endpoints(x.driverCtx);
-          x.endpoints = endpoints;
-          const keys = x.keys as ProfileKeys;
-          await pinHostKey(x.profile.paths.knownHosts, endpoints.ssh.host, endpoints.ssh.port, keys.hostPublicKey);
-          const result = await waitForSsh({
-            host: endpoints.ssh.host,
-            port: endpoints.ssh.port,
-            username: DEFAULT_SEED_USER,
-            privateKeyPath: keys.clientPrivateKeyPath,
-            expectedHostKey: keys.hostPublicKey,
-            marker: READINESS_MARKER,
-            signal: options.signal,
-            timeouts: options.sshTimeouts ?? DEFAULT_SSH_TIMEOUTS,
-            hint: { serialLog: x.profile.paths.serialLog },
-            onProgress: (stage, elapsed) => update(`${stage} (${Math.round(elapsed / 1000)}s)`),
-          });
-          update(`ssh ready in ${(result.totalMs / 1000).toFixed(1)}s (${result.banner})`);
-          await x.profile.state.update((st) => {
-            st.status = 'Running';
-            st.ssh = { host: endpoints.ssh.host, port: endpoints.ssh.port, user: DEFAULT_SEED_USER };
-            if (endpoints.guestIp !== undefined) st.ip = endpoints.guestIp;
-          });
-        },
-      },
-    ], c);
-
-    const ep = c.endpoints as Endpoints;
-    return {
-      profile: p.name,
-      driver: driver.info.name,
-      driverReason: reason,
-      created: c.created,
-      alreadyRunning,
-      ssh: { host: ep.ssh.host, port: ep.ssh.port, user: DEFAULT_SEED_USER },
-      guestIp: ep.guestIp,
-      timings,
-      totalMs: Math.round(performance.now() - started),
-    };
-  } finally {
-    await p.release();
+    driver = await loadDriverForProfile(existing.driver);
+    reason = 'the driver this profile was created with';
+    availability = await driver.available(hostCtx);
+  } else {
+    ({ driver, reason, availability } = await chooseDriver(String(p.settings['driver']), hostCtx));
   }
+  options.out.info(`Using the ${driver.info.name} driver (${reason})`);
+  checkElevation(driver, availability, p.settings, existing === undefined ? 'create' : 'start');
+  await preflight(options, p, driver.info.name);
+  const image = existing?.created === undefined ? await chooseImage(p, driver, options) : undefined;
+  return { driver, reason, availability, kubernetes, image };
+}
+
+async function createVm(p: OpenProfile, plan: StartPlan, dctx: DriverContext, input: { image: BootImage; keys: ProfileKeys; network: NetworkPlan }): Promise<void> {
+  const s = p.state.require();
+  const instanceId = (s.driverData['instanceId'] as string | undefined) ?? `devcluster-${p.name}-${randomBytes(4).toString('hex')}`;
+  await p.state.update((st) => {
+    st.driverData['instanceId'] = instanceId;
+  });
+  await p.state.record('file', p.paths.seedIso);
+  await writeSeedIso(p.paths.seedIso, {
+    instanceId,
+    hostname: p.name,
+    authorizedKeys: [input.keys.clientPublicKey],
+    hostKey: { privateKey: input.keys.hostPrivateKey, publicKey: input.keys.hostPublicKey },
+    network: seedNetwork(input.network),
+    readinessMarker: READINESS_MARKER,
+  });
+  const vm = { cpus: Number(p.settings['cpus']), memoryMiB: Number(p.settings['memory']), diskMiB: Number(p.settings['disk-size']) };
+  await plan.driver.create(dctx, { ...vm, image: input.image, seedIso: p.paths.seedIso, network: input.network });
+  await p.state.update((st) => {
+    st.created = { ...vm, image: plan.image?.image ?? String(p.settings['image']), kubernetes: plan.kubernetes };
+    st.status = 'Stopped';
+  });
+}
+
+/** The seed matches the NIC by MAC only when the driver knows the MAC before the VM exists. */
+function seedNetwork(plan: NetworkPlan): SeedNetwork {
+  const match = plan.mac === undefined ? {} : { mac: plan.mac };
+  if (plan.guestAddress.kind === 'static') {
+    return { mode: 'static', ...match, address: plan.guestAddress.cidr, gateway: plan.guestAddress.gateway, dns: plan.dns };
+  }
+  return { mode: 'dhcp', ...match };
+}
+
+/** A paused or saved VM keeps its memory: it is resumed, never killed. */
+async function bootVm(driver: Driver, dctx: DriverContext, state: VmState): Promise<void> {
+  if (state === 'paused' || state === 'saved') {
+    dctx.report(`the VM was ${state}; resuming it`);
+    await driver.resume(dctx);
+    return;
+  }
+  if (state === 'broken') {
+    dctx.report('the VM was broken (its process runs but does not answer); restarting it', 'warn');
+    await driver.kill(dctx);
+  }
+  await driver.start(dctx);
+}
+
+async function waitForGuest(
+  options: StartOptions,
+  p: OpenProfile,
+  driver: Driver,
+  dctx: DriverContext,
+  keys: ProfileKeys,
+  update: (detail: string) => void,
+): Promise<{ address: GuestAddress; ssh: Endpoint }> {
+  const timeouts = options.sshTimeouts ?? DEFAULT_SSH_TIMEOUTS;
+  const watch = options.vmPollMs === undefined ? {} : { pollMs: options.vmPollMs };
+  return whileVmAlive(
+    driver,
+    dctx,
+    async (signal) => {
+      const address = await driver.address({ ...dctx, signal }, { deadline: Date.now() + timeouts.banner, onProgress: update });
+      const ssh = endpointFor(address, SSH_PORT.guestPort);
+      await pinHostKey(p.paths.knownHosts, ssh.host, ssh.port, keys.hostPublicKey);
+      const result = await waitForSsh({
+        host: ssh.host,
+        port: ssh.port,
+        username: DEFAULT_SEED_USER,
+        privateKeyPath: keys.clientPrivateKeyPath,
+        expectedHostKey: keys.hostPublicKey,
+        marker: READINESS_MARKER,
+        signal,
+        timeouts,
+        hint: { serialLog: p.paths.serialLog },
+        onProgress: (stage, elapsed) => update(`${stage} (${Math.round(elapsed / 1000)}s)`),
+      });
+      update(`ssh ready in ${(result.totalMs / 1000).toFixed(1)}s (${result.banner})`);
+      await p.state.update((st) => {
+        st.status = 'Running';
+        st.ssh = { host: ssh.host, port: ssh.port, user: DEFAULT_SEED_USER };
+        if (address.ip !== undefined) st.ip = address.ip;
+        else delete st.ip;
+      });
+      return { address, ssh };
+    },
+    watch,
+  );
+}
+
+/**
+ * A start that fails after the VM booted leaves it running (its memory and
+ * CPUs in use): the error says so and what to do next, Ctrl-C included.
+ */
+async function withNextSteps(e: unknown, p: OpenProfile, driver: Driver): Promise<unknown> {
+  const state = await driver.state(p.driverContext()).catch(() => undefined);
+  if (state !== 'running' && state !== 'starting' && state !== 'paused') return e;
+  const created: ProfileState['created'] = p.state.state?.created;
+  const size = created === undefined ? '' : ` (${created.memoryMiB} MiB, ${created.cpus} vCPUs)`;
+  const flag = p.name === 'devcluster' ? '' : ` -p ${p.name}`;
+  const next = `The VM is still running${size}. Continue with \`devcluster start${flag}\`, look inside with \`devcluster ssh${flag}\`, or remove it with \`devcluster delete${flag}\`.`;
+  if (!isDevclusterError(e)) return new DevclusterError('INTERNAL_ERROR', e instanceof Error ? e.message : String(e), { advice: next, cause: e });
+  return new DevclusterError(e.id, e.message, {
+    advice: e.advice === undefined ? next : `${e.advice}\n${next}`,
+    ...(e.docs === undefined ? {} : { docs: e.docs }),
+    details: { ...e.details, vmStillRunning: true },
+    cause: e,
+  });
 }
 
 /** A created VM keeps its size: say so rather than silently ignoring a flag. */
@@ -231,20 +272,14 @@ function warnImmutable(p: OpenProfile, options: StartOptions): void {
   }
 }
 
-
 /**
  * The doctor's fatal checks for this driver, before anything is created: a
  * failure stops the start with the check's ID and advice; warnings are shown.
  */
-async function preflight(options: StartOptions, profile: string, driver: string): Promise<void> {
+async function preflight(options: StartOptions, p: OpenProfile, driver: string): Promise<void> {
   const { createDoctorContext } = await import('../doctor/context.ts');
   const { runPreflight } = await import('../doctor/preflight.ts');
-  const { envName } = await import('../profile/settings.ts');
-  // The doctor resolves settings itself; the start's flags reach it as the
-  // environment variables they outrank, so it sees the same values.
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const [key, value] of Object.entries(options.flags ?? {})) if (value !== undefined) env[envName(key)] = value;
-  const ctx = await createDoctorContext({ home: options.home, profileFlag: profile, driverFlag: driver, env });
+  const ctx = await createDoctorContext({ home: options.home, profileFlag: p.name, driverFlag: driver, config: p.config });
   for (const r of await runPreflight(ctx, driver)) {
     if (r.status === 'warn' && !r.muted) options.out.warn(`${r.title}: ${r.summary}`);
   }

@@ -1,42 +1,18 @@
 import { isAbsolute } from 'node:path';
-import { findDriver, driverNamesForHelp } from '../../drivers/names.ts';
+import { DRIVER_DESCRIPTORS, findDriver, driverNamesForHelp } from '../../drivers/names.ts';
 import { hostFacts } from '../host/platform.ts';
 import { inputError } from '../ui/errors.ts';
+import { invalid, parseBool } from './setting-parsers.ts';
+import type { SettingDefinition, SettingValue } from './setting-parsers.ts';
+
+export type { SettingDefinition, SettingValue } from './setting-parsers.ts';
 import { validateProfileName } from './names.ts';
 import { SIZE_FORMS, formatMiB, parseSizeMiB } from './units.ts';
-
-export type SettingValue = string | number | boolean | string[];
-
-export interface SettingDefinition {
-  readonly key: string;
-  readonly description: string;
-  /** Where the key may be set; `global` keys make no sense per profile. */
-  readonly scope: 'any' | 'global';
-  readonly defaultValue: SettingValue;
-  /** For help: the accepted forms. */
-  readonly accepts: string;
-  /** Turns user text (flag, env, `config set`) or a stored value into the canonical value; throws a DevclusterError. */
-  parse(raw: string, origin: string): SettingValue;
-  format?(value: SettingValue): string;
-}
 
 export const MIN_MEMORY_MIB = 1024;
 export const MIN_DISK_MIB = 4096;
 export const MAX_DISK_MIB = 4 * 1024 * 1024;
 export const OLDEST_KUBERNETES_MINOR = 28;
-
-function invalid(origin: string, raw: string, accepted: string, advice?: string) {
-  return inputError('CONFIG_INVALID_VALUE', `${origin}: ${JSON.stringify(raw)} is not valid; accepted: ${accepted}`, advice === undefined ? {} : { advice });
-}
-
-/** A parser accepting one of a fixed set of words (any case). */
-function oneOf(values: readonly string[]): SettingDefinition['parse'] {
-  return (raw, origin) => {
-    const v = raw.trim().toLowerCase();
-    if (!values.includes(v)) throw invalid(origin, raw, values.join(', '));
-    return v;
-  };
-}
 
 function parseDriver(raw: string, origin: string): string {
   if (raw.trim().toLowerCase() === 'auto') return 'auto';
@@ -154,34 +130,13 @@ function parseStaticIp(raw: string, origin: string): string {
   return v;
 }
 
-function parseSwitchName(raw: string, origin: string): string {
-  // Hyper-V accepts almost any text; devcluster quotes it safely, so only
-  // control characters and absurd lengths are refused.
-  const v = raw.trim();
-  if (v.length < 1 || v.length > 100 || /[\p{Cc}]/u.test(v)) throw invalid(origin, raw, '1 to 100 printable characters');
-  return v;
-}
-
-function parseBridgeName(raw: string, origin: string): string {
-  const v = raw.trim();
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,14}$/.test(v)) throw invalid(origin, raw, 'a Linux interface name: 1 to 15 letters, digits, "_", "." or "-"');
-  return v;
-}
-
 function parseIdList(raw: string, origin: string): string[] {
   const ids = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
   for (const id of ids) if (!/^[A-Z][A-Z0-9_]{1,63}$/.test(id)) throw invalid(origin, raw, 'a comma-separated list of check IDs such as KUBECTL_NOT_ON_PATH');
   return [...new Set(ids)];
 }
 
-function parseBool(raw: string, origin: string): boolean {
-  const v = raw.trim().toLowerCase();
-  if (['true', '1', 'yes', 'on'].includes(v)) return true;
-  if (['false', '0', 'no', 'off'].includes(v)) return false;
-  throw invalid(origin, raw, 'true or false');
-}
-
-export const SETTINGS: readonly SettingDefinition[] = [
+const CORE_SETTINGS: readonly SettingDefinition[] = [
   { key: 'profile', description: 'The profile commands act on when -p is not given', scope: 'global', defaultValue: 'devcluster', accepts: 'a profile name', parse: (raw) => validateProfileName(raw.trim()) },
   { key: 'driver', description: 'The hypervisor driver', scope: 'any', defaultValue: 'auto', accepts: `auto | ${driverNamesForHelp()}`, parse: parseDriver },
   { key: 'cpus', description: 'Virtual CPUs for the VM', scope: 'any', defaultValue: 2, accepts: '1..host cores, or max', parse: parseCpus },
@@ -190,15 +145,14 @@ export const SETTINGS: readonly SettingDefinition[] = [
   { key: 'kubernetes-version', description: 'Kubernetes version to install', scope: 'any', defaultValue: 'stable', accepts: 'v1.N.N, 1.N.N, stable, latest', parse: parseKubernetesVersion },
   { key: 'image', description: 'Guest image: catalog name, path or URL', scope: 'any', defaultValue: 'photon-5', accepts: 'photon-5, debian-12, /path/to/disk, https://...', parse: parseImage },
   { key: 'image-sha256', description: 'Expected sha256 of --image when it is a path or URL', scope: 'any', defaultValue: '', accepts: '64 hex characters', parse: parseSha256 },
-  { key: 'subnet', description: 'Host-only network for the VM (Hyper-V NAT, QEMU bridge)', scope: 'any', defaultValue: 'auto', accepts: 'auto or a private CIDR /16../29', parse: parseSubnet },
+  { key: 'subnet', description: 'Host network for the VM when the driver makes one (QEMU bridged mode)', scope: 'any', defaultValue: 'auto', accepts: 'auto or a private CIDR /16../29', parse: parseSubnet },
   { key: 'static-ip', description: 'The VM address inside the subnet', scope: 'any', defaultValue: 'auto', accepts: 'auto or an IPv4 address', parse: parseStaticIp },
-  { key: 'hyperv-switch', description: 'Hyper-V virtual switch devcluster uses (created when missing)', scope: 'any', defaultValue: 'devcluster', accepts: '1..100 printable characters', parse: parseSwitchName },
-  { key: 'qemu-network', description: 'QEMU networking: user (slirp, no root) or bridged (Linux, root)', scope: 'any', defaultValue: 'user', accepts: 'user | bridged', parse: oneOf(['user', 'bridged']) },
-  { key: 'qemu-bridge', description: 'Linux bridge for --qemu-network=bridged', scope: 'any', defaultValue: 'devcluster0', accepts: 'an interface name (max 15 chars)', parse: parseBridgeName },
-  { key: 'qemu-accel', description: 'QEMU accelerator', scope: 'any', defaultValue: 'auto', accepts: 'auto | kvm | hvf | whpx | tcg', parse: oneOf(['auto', 'kvm', 'hvf', 'whpx', 'tcg']) },
   { key: 'offline', description: 'Use only cached images and binaries', scope: 'any', defaultValue: false, accepts: 'true | false', parse: parseBool },
   { key: 'doctor.muted', description: 'Doctor check IDs whose warnings are hidden', scope: 'any', defaultValue: [], accepts: 'comma-separated check IDs', parse: parseIdList, format: (v) => (v as string[]).join(',') },
 ];
+
+/** Core settings, then each driver's own (declared in its descriptor, drivers/names.ts). */
+export const SETTINGS: readonly SettingDefinition[] = [...CORE_SETTINGS, ...DRIVER_DESCRIPTORS.flatMap((d) => d.settings)];
 
 export function findSetting(key: string): SettingDefinition | undefined {
   return SETTINGS.find((s) => s.key === key);

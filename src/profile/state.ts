@@ -1,4 +1,5 @@
-import { readJsonIfExists, writeJsonAtomic } from './atomic.ts';
+import { readFile } from 'node:fs/promises';
+import { writeJsonAtomic } from './atomic.ts';
 import { DevclusterError } from '../ui/errors.ts';
 
 /**
@@ -39,29 +40,73 @@ export interface ProfileState {
   driverData: Record<string, unknown>;
 }
 
+const RECOVERY_ADVICE = '`devcluster delete` still removes this profile: it stops the VM it can prove is this profile\'s, removes the profile\'s files and its entries in devcluster\'s shared network registry, and says what it could not verify.';
+
+/** Why a state file's text is not a usable state, or undefined when it is. */
+export function stateProblem(text: string): string | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    return `not valid JSON (${(e as Error).message})`;
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
+  const o = value as Record<string, unknown>;
+  for (const key of ['profile', 'driver', 'status'] as const) {
+    if (typeof o[key] !== 'string') return `the field "${key}" is missing or not a string`;
+  }
+  if (o['resources'] !== undefined && !Array.isArray(o['resources'])) return 'the field "resources" is not a list';
+  return undefined;
+}
+
 /** Serialises every change to one state file through an atomic write. */
 export class StateStore {
   readonly path: string;
   private current: ProfileState | undefined;
+  private raw: string | undefined;
 
   constructor(path: string) {
     this.path = path;
   }
 
   async load(): Promise<ProfileState | undefined> {
-    let raw: unknown;
+    let text: string;
     try {
-      raw = await readJsonIfExists(this.path);
+      text = await readFile(this.path, 'utf8');
     } catch (e) {
-      throw new DevclusterError('CONFIG_FILE_CORRUPT', `${this.path} is not valid JSON: ${(e as Error).message}`, {
-        advice: 'The state of this profile is unreadable; `devcluster delete` removes what it can identify, or remove the profile directory by hand.',
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') {
+        this.current = undefined;
+        return undefined;
+      }
+      throw new DevclusterError(code === 'EACCES' || code === 'EPERM' ? 'HOST_PERMISSION_DENIED' : 'CONFIG_FILE_CORRUPT', `cannot read ${this.path}: ${(e as Error).message}`, {
+        advice: code === 'EACCES' || code === 'EPERM'
+          ? 'The profile belongs to another user (often root, after `sudo devcluster ...`): run the command as that user, or fix the file\'s owner.'
+          : RECOVERY_ADVICE,
       });
     }
-    this.current = raw as ProfileState | undefined;
-    if (this.current !== undefined) {
-      this.current.resources ??= [];
-      this.current.driverData ??= {};
+    this.raw = text;
+    const problem = stateProblem(text);
+    if (problem !== undefined) {
+      throw new DevclusterError('CONFIG_FILE_CORRUPT', `${this.path} is damaged: ${problem}`, { advice: RECOVERY_ADVICE, details: { stateFile: this.path } });
     }
+    const state = JSON.parse(text) as ProfileState;
+    state.resources ??= [];
+    state.driverData ??= {};
+    this.current = state;
+    return state;
+  }
+
+  /**
+   * For `delete` of a profile whose state is damaged: an in-memory state
+   * with the driver named in the damaged text (when it can be read), so
+   * the driver removes what it can prove from its own files and the
+   * shared registries.
+   */
+  recover(profile: string, fallbackDriver: string): ProfileState {
+    const now = new Date().toISOString();
+    const driver = /"driver"\s*:\s*"([a-z0-9-]+)"/.exec(this.raw ?? '')?.[1] ?? fallbackDriver;
+    this.current = { schemaVersion: 1, profile, driver, status: 'Deleting', createdAt: now, updatedAt: now, resources: [], driverData: {} };
     return this.current;
   }
 

@@ -106,7 +106,8 @@ export function renderMetaData(spec: SeedSpec): string {
 
 export function networkConfigObject(s: ValidSeedSpec): Record<string, unknown> {
   const net = s.network;
-  const ethernet: Record<string, unknown> = { match: { macaddress: net.mac } };
+  // Without a known MAC, any Ethernet name (eth0 with net.ifnames=0, ens*/enp* without): the VM has one NIC.
+  const ethernet: Record<string, unknown> = { match: net.mac === undefined ? { name: 'e*' } : { macaddress: net.mac } };
   if (net.mode === 'dhcp') {
     ethernet.dhcp4 = true;
   } else {

@@ -19,11 +19,16 @@ registerErrors({
 
 export const DEFAULT_SEED_USER = 'devcluster';
 
+/**
+ * The guest's one NIC. `mac` is absent when the hypervisor assigns it only
+ * when the VM is created or boots (HyperKit vmnet, VMware); the config then
+ * applies to the guest's Ethernet interface by name.
+ */
 export type SeedNetwork =
-  | { mode: 'dhcp'; mac: string }
+  | { mode: 'dhcp'; mac?: string }
   | {
       mode: 'static';
-      mac: string;
+      mac?: string;
       /** Address with prefix length, e.g. 192.168.211.10/24. */
       address: string;
       gateway: string;
@@ -219,7 +224,7 @@ function ipv4ToInt(address: string): number {
   return address.split('.').reduce((n, part) => n * 256 + Number(part), 0);
 }
 
-function validateStaticNetwork(value: Record<string, unknown>, mac: string): SeedNetwork {
+function validateStaticNetwork(value: Record<string, unknown>, mac: string | undefined): SeedNetwork {
   const cidr = requireString('network.address', value.address);
   const match = /^([^/]+)\/(0|[1-9][0-9]{0,2})$/.exec(cidr);
   const host = match === null ? undefined : isIP(match[1] as string) === 0 || (match[1] as string).includes('%') ? undefined : (match[1] as string);
@@ -256,7 +261,7 @@ function validateStaticNetwork(value: Record<string, unknown>, mac: string): See
     reject('network.dns', 'a static network needs at least one DNS server', 'Pass dns: ["192.168.211.1"] (often the gateway) or another resolver.');
   }
   const dns = value.dns.map((d: unknown, i: number) => validateIp(`network.dns[${i}]`, d).address);
-  return { mode: 'static', mac, address: cidr, gateway: gateway.address, dns };
+  return { mode: 'static', ...(mac === undefined ? {} : { mac }), address: cidr, gateway: gateway.address, dns };
 }
 
 function validateNetwork(value: unknown): SeedNetwork {
@@ -264,8 +269,8 @@ function validateNetwork(value: unknown): SeedNetwork {
     reject('network', 'the seed needs a network setting', 'Pass network: { mode: "dhcp", mac } or { mode: "static", mac, address, gateway, dns }.');
   }
   const net = value as Record<string, unknown>;
-  const mac = validateMac(net.mac);
-  if (net.mode === 'dhcp') return { mode: 'dhcp', mac };
+  const mac = net.mac === undefined ? undefined : validateMac(net.mac);
+  if (net.mode === 'dhcp') return { mode: 'dhcp', ...(mac === undefined ? {} : { mac }) };
   if (net.mode === 'static') return validateStaticNetwork(net, mac);
   return reject('network.mode', `network mode ${show(net.mode)} is not known`, 'The network mode is "dhcp" or "static".');
 }

@@ -81,3 +81,29 @@ export async function runSteps<C>(out: Output, steps: readonly Step<C>[], ctx: C
   if (out.format === 'text' && out.isTTY && process.env['CI'] !== 'true') return runListr(steps, ctx);
   return runPlain(out, steps, ctx);
 }
+
+/**
+ * The same display for a pipeline written as ordinary code: each call runs
+ * one named step and returns its result, so steps pass typed values to each
+ * other instead of sharing a mutable bag.
+ */
+export class StepRunner {
+  private readonly out: Output;
+  readonly timings: StepTiming[] = [];
+
+  constructor(out: Output) {
+    this.out = out;
+  }
+
+  async run<T>(title: string, fn: (update: (detail: string) => void) => Promise<T>): Promise<T> {
+    let result: T | undefined;
+    const [timing] = await runSteps<undefined>(this.out, [{ title, run: async (_x, update) => { result = await fn(update); } }], undefined);
+    if (timing !== undefined) this.timings.push(timing);
+    return result as T;
+  }
+
+  async skip(title: string, reason: string): Promise<void> {
+    const [timing] = await runSteps<undefined>(this.out, [{ title, skip: () => reason, run: async () => undefined }], undefined);
+    if (timing !== undefined) this.timings.push(timing);
+  }
+}

@@ -29,6 +29,7 @@ const reports: Array<{ level: string; message: string }> = [];
 const ctx: DriverContext = {
   profile: job.profile,
   home: job.home,
+  platform: process.platform,
   paths,
   settings: job.settings ?? {},
   state,

@@ -16,7 +16,7 @@ const base: QemuLaunch = {
   initrd: '/h/cache/images/abc/initrd.img',
   append: 'root=LABEL=devcluster-root console=ttyS0',
   mac: '52:54:00:aa:bb:cc',
-  netdev: { kind: 'user', bindAddress: '127.0.0.1', sshPort: 40022, apiServerPort: 40443, guestApiServerPort: 8443 },
+  netdev: { kind: 'user', bindAddress: '127.0.0.1', forwards: [{ hostPort: 40022, guestPort: 22 }, { hostPort: 40443, guestPort: 6443 }] },
   qmp: { path: '/h/profiles/dev/qmp.sock' },
   pidFile: '/h/profiles/dev/qemu.pid',
   serialLog: '/h/profiles/dev/logs/serial.log',
@@ -37,7 +37,7 @@ test('TCG uses multi-threaded emulation and the max CPU model; KVM uses the host
 
 test('port forwards bind to 127.0.0.1 only, for SSH and the API server', () => {
   const [netdev] = after(buildQemuArgs(base), '-netdev');
-  assert.equal(netdev, 'user,id=net0,hostfwd=tcp:127.0.0.1:40022-:22,hostfwd=tcp:127.0.0.1:40443-:8443');
+  assert.equal(netdev, 'user,id=net0,hostfwd=tcp:127.0.0.1:40022-:22,hostfwd=tcp:127.0.0.1:40443-:6443');
 });
 
 test('direct kernel boot, read-only seed, static MAC, serial to a file, QMP and pid file', () => {
