@@ -5,6 +5,7 @@ import { DevclusterError, isDevclusterError } from '../ui/errors.ts';
 import { Output, parseOutputFormat } from '../ui/output.ts';
 import type { OutputFormat } from '../ui/output.ts';
 import { renderError } from '../ui/render-error.ts';
+import { BROKEN_PIPE_EXIT_CODE, onOutputClosed, outputClosed } from '../ui/broken-pipe.ts';
 import { devclusterHome, homePaths } from '../profile/paths.ts';
 
 export interface CommandContext {
@@ -52,6 +53,9 @@ export function installSignalHandlers(): void {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Nobody reads the output any more: stop the command as a SIGPIPE would,
+  // but through the signal, so locks are released and state stays consistent.
+  onOutputClosed(() => interrupt.abort(new DevclusterError('INTERRUPTED', 'the reader of the output went away (broken pipe)')));
 }
 
 let lastExitCode = 0;
@@ -115,6 +119,12 @@ export function action(handler: Handler, options: ActionOptions = {}) {
       if (!error.input) {
         if (e instanceof Error && e.stack !== undefined) log.write('debug', e.stack);
         log.persist();
+      }
+      if (outputClosed()) {
+        // The reader left: an error block would go nowhere or, on a still-open
+        // stderr, report a pipe the user closed on purpose.
+        lastExitCode = BROKEN_PIPE_EXIT_CODE;
+        return;
       }
       if (out.verbose && e instanceof Error && e.stack !== undefined) out.error(e.stack);
       if (options.lifecycle === true && !error.input) {
