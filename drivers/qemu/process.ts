@@ -1,55 +1,31 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DevclusterError } from '../../src/ui/errors.ts';
 import { logLine } from '../../src/ui/context.ts';
 import { displayArg } from '../../src/ui/redact.ts';
 import { tail } from '../../src/host/exec.ts';
+import { processAlive, provedOurs } from '../../src/host/process.ts';
 import { connectQmp } from './qmp.ts';
 import type { QmpAddress, QmpClient } from './qmp.ts';
 import './errors.ts';
 
-export async function readPid(pidFile: string): Promise<number | undefined> {
-  const text = await readFile(pidFile, 'utf8').catch(() => '');
-  const pid = Number(text.trim());
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-}
+export { processAlive };
 
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+/** The executable's file name: qemu-system-x86_64, qemu-system-aarch64(.exe). */
+export const QEMU_PROGRAM = /^qemu-system-[a-z0-9_]+(\.exe)?$/i;
 
 /**
- * A pid file can outlive its process and the pid be reused: on Linux the
- * process must also be a QEMU whose command line names this pid file.
+ * The pid of the QEMU this profile started, or undefined. A pid file can
+ * outlive its QEMU and the pid be reused: the process must be a QEMU whose
+ * command line names this pid file and the profile directory, on every platform.
  */
-export function isOurQemu(pid: number, pidFile: string): boolean {
-  if (!processAlive(pid)) return false;
-  if (process.platform === 'darwin') {
-    const ps = spawnSync('ps', ['-o', 'command=', '-p', String(pid)], { encoding: 'utf8' });
-    return ps.status === 0 && /qemu-system/.test(ps.stdout) && ps.stdout.includes(pidFile);
-  }
-  if (process.platform === 'win32') {
-    const list = spawnSync('tasklist', ['/FI', `PID eq ${pid}`, '/FO', 'CSV', '/NH'], { encoding: 'utf8', windowsHide: true });
-    return list.status === 0 && /qemu-system/i.test(list.stdout);
-  }
-  try {
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return /qemu-system/.test(argv[0] ?? '') && argv.includes(pidFile);
-  } catch {
-    return false;
-  }
-}
-
-export async function ourQemuPid(pidFile: string): Promise<number | undefined> {
-  const pid = await readPid(pidFile);
-  return pid !== undefined && isOurQemu(pid, pidFile) ? pid : undefined;
+export async function ourQemuPid(pidFile: string, profileDir: string = dirname(pidFile)): Promise<number | undefined> {
+  const proof = await provedOurs({ pidFile, program: QEMU_PROGRAM, mustInclude: [pidFile, profileDir] });
+  if (!proof.ours && proof.pid !== undefined) logLine('debug', `qemu: not ours: ${proof.reason}`);
+  return proof.ours ? proof.pid : undefined;
 }
 
 export async function tryQmp(address: QmpAddress, timeoutMs = 3000): Promise<QmpClient | undefined> {
@@ -72,6 +48,8 @@ export async function launchQemu(options: {
   qmp: QmpAddress;
   signal: AbortSignal;
   timeoutMs?: number;
+  /** Named on QEMU's command line; defaults to the pid file's directory. */
+  profileDir?: string;
 }): Promise<number> {
   await rm(options.pidFile, { force: true });
   if ('path' in options.qmp) await rm(options.qmp.path, { force: true });
@@ -105,8 +83,12 @@ export async function launchQemu(options: {
     const client = await tryQmp(options.qmp, 1000);
     if (client !== undefined) {
       client.close();
-      const pid = await readPid(options.pidFile);
-      if (pid !== undefined) {
+      const proof = await provedOurs({ pidFile: options.pidFile, program: QEMU_PROGRAM, mustInclude: [options.pidFile, options.profileDir ?? dirname(options.pidFile)] });
+      if (!proof.ours && proof.pid !== undefined && processAlive(proof.pid)) {
+        throw new DevclusterError('QEMU_START_FAILED', `the process in ${options.pidFile} is not the QEMU just started: ${proof.reason}`);
+      }
+      if (proof.ours) {
+        const pid = proof.pid;
         logLine('info', `qemu running as pid ${pid}`);
         return pid;
       }

@@ -1,35 +1,109 @@
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import { DevclusterError } from '../../src/ui/errors.ts';
+import { logLine } from '../../src/ui/context.ts';
+import './errors.ts';
 
 /**
- * A minimal QMP client: one connection, capabilities negotiated, commands
- * answered in order. Asynchronous events are collected, not dispatched.
+ * A QMP client: one connection, capabilities negotiated, every command sent
+ * with an `id` that QEMU echoes in its reply, so a reply reaches the command
+ * that asked for it. A command that times out is forgotten: its late reply is
+ * dropped instead of being taken by the next command.
  */
 export type QmpAddress = { path: string } | { host: string; port: number };
 
+export interface QmpEvent {
+  event: string;
+  data?: unknown;
+}
+
 export interface QmpClient {
-  execute<T = unknown>(command: string, args?: Record<string, unknown>): Promise<T>;
-  events(): Array<{ event: string; data?: unknown }>;
+  /** QEMU's version from the greeting, e.g. [7, 2, 22]. */
+  readonly version: readonly [number, number, number] | undefined;
+  execute<T = unknown>(command: string, args?: Record<string, unknown>, options?: { timeoutMs?: number }): Promise<T>;
+  /** Asynchronous events received so far (the most recent MAX_EVENTS). */
+  events(): QmpEvent[];
   close(): void;
 }
+
+/** A QMP error reply: the command ran and QEMU refused it. */
+export class QmpCommandError extends Error {
+  readonly errorClass: string;
+  constructor(command: string, errorClass: string, desc: string) {
+    super(`QMP ${command}: ${errorClass}: ${desc}`);
+    this.errorClass = errorClass;
+  }
+}
+
+const MAX_EVENTS = 1000;
 
 export function qmpAddressArg(address: QmpAddress): string {
   return 'path' in address ? `unix:${address.path},server=on,wait=off` : `tcp:${address.host}:${address.port},server=on,wait=off`;
 }
 
-export async function connectQmp(address: QmpAddress, timeoutMs = 5000): Promise<QmpClient> {
+interface Waiter {
+  command: string;
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+}
+
+function monitorError(message: string): DevclusterError {
+  return new DevclusterError('QEMU_MONITOR_UNREACHABLE', message);
+}
+
+/**
+ * Connects, waits for the greeting and negotiates capabilities. `timeoutMs`
+ * bounds the greeting and is each command's default limit.
+ */
+export async function connectQmp(address: QmpAddress, timeoutMs = 5000, platform: NodeJS.Platform = process.platform): Promise<QmpClient> {
+  if ('path' in address && platform === 'win32' && !/^\\\\[.?]\\pipe\\/i.test(address.path)) {
+    // libuv implements Windows local sockets as named pipes only (nodejs/node#55979, libuv/libuv#2537).
+    throw monitorError(`Node.js cannot connect to the AF_UNIX socket ${address.path} on Windows`);
+  }
   const socket: Socket = 'path' in address ? connect(address.path) : connect(address.port, address.host);
   socket.setEncoding('utf8');
-  const waiting: Array<{ resolve(v: unknown): void; reject(e: Error): void }> = [];
-  const events: Array<{ event: string; data?: unknown }> = [];
+  const pending = new Map<string, Waiter>();
+  const events: QmpEvent[] = [];
+  let nextId = 1;
+  let closedBy: Error | undefined;
   let buffer = '';
-  let greeted: (() => void) | undefined;
-  let failed: ((e: Error) => void) | undefined;
+  let onGreeting: ((msg: Record<string, unknown>) => void) | undefined;
+  let onFailure: ((e: Error) => void) | undefined;
+
   const fail = (e: Error) => {
-    failed?.(e);
-    for (const w of waiting.splice(0)) w.reject(e);
+    if (closedBy !== undefined) return;
+    closedBy = e;
+    onFailure?.(e);
+    for (const w of pending.values()) w.reject(e);
+    pending.clear();
   };
+
+  const dispatch = (msg: Record<string, unknown>) => {
+    if ('QMP' in msg) {
+      onGreeting?.(msg);
+      return;
+    }
+    if ('event' in msg) {
+      events.push({ event: String(msg['event']), ...(msg['data'] === undefined ? {} : { data: msg['data'] }) });
+      if (events.length > MAX_EVENTS) events.splice(0, events.length - MAX_EVENTS);
+      return;
+    }
+    const id = typeof msg['id'] === 'string' ? msg['id'] : undefined;
+    const waiter = id === undefined ? undefined : pending.get(id);
+    if (id === undefined || waiter === undefined) {
+      // The reply of a command that timed out, or one QEMU could not attribute (unparsable input).
+      logLine('debug', `qmp: dropped a reply for ${id ?? 'no id'}`);
+      return;
+    }
+    pending.delete(id);
+    if ('error' in msg) {
+      const err = (msg['error'] ?? {}) as { class?: unknown; desc?: unknown };
+      waiter.reject(new QmpCommandError(waiter.command, String(err.class ?? 'GenericError'), String(err.desc ?? '')));
+    } else {
+      waiter.resolve(msg['return']);
+    }
+  };
+
   socket.on('data', (chunk: string) => {
     buffer += chunk;
     let nl: number;
@@ -37,31 +111,26 @@ export async function connectQmp(address: QmpAddress, timeoutMs = 5000): Promise
       const line = buffer.slice(0, nl).trim();
       buffer = buffer.slice(nl + 1);
       if (line === '') continue;
-      let msg: Record<string, unknown>;
+      let msg: unknown;
       try {
-        msg = JSON.parse(line) as Record<string, unknown>;
+        msg = JSON.parse(line);
       } catch {
+        logLine('debug', `qmp: unparsable line from QEMU: ${line.slice(0, 200)}`);
         continue;
       }
-      if ('QMP' in msg) greeted?.();
-      else if ('event' in msg) events.push({ event: String(msg['event']), data: msg['data'] });
-      else if ('return' in msg) waiting.shift()?.resolve(msg['return']);
-      else if ('error' in msg) {
-        const err = msg['error'] as { class?: string; desc?: string };
-        waiting.shift()?.reject(new Error(`QMP ${err.class ?? 'error'}: ${err.desc ?? ''}`));
-      }
+      if (msg !== null && typeof msg === 'object' && !Array.isArray(msg)) dispatch(msg as Record<string, unknown>);
     }
   });
-  socket.on('error', (e) => fail(e));
-  socket.on('close', () => fail(new Error('QMP connection closed')));
+  socket.on('error', (e) => fail(monitorError(`QEMU monitor connection failed: ${e.message}`)));
+  socket.on('close', () => fail(monitorError('QEMU monitor connection closed')));
 
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new DevclusterError('QEMU_MONITOR_UNREACHABLE', 'QEMU monitor did not greet in time')), timeoutMs);
-    greeted = () => {
+  const greeting = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    const timer = setTimeout(() => reject(monitorError(`QEMU monitor did not greet within ${timeoutMs}ms`)), timeoutMs);
+    onGreeting = (msg) => {
       clearTimeout(timer);
-      resolve();
+      resolve(msg);
     };
-    failed = (e) => {
+    onFailure = (e) => {
       clearTimeout(timer);
       reject(e);
     };
@@ -69,13 +138,22 @@ export async function connectQmp(address: QmpAddress, timeoutMs = 5000): Promise
     socket.destroy();
     throw e;
   });
-  failed = undefined;
+  onGreeting = undefined;
+  onFailure = undefined;
 
   const client: QmpClient = {
-    execute<T>(command: string, args?: Record<string, unknown>) {
+    version: greetingVersion(greeting),
+    execute<T>(command: string, args?: Record<string, unknown>, options: { timeoutMs?: number } = {}) {
+      if (closedBy !== undefined) return Promise.reject(closedBy);
+      const id = `dc-${nextId++}`;
+      const limit = options.timeoutMs ?? timeoutMs;
       return new Promise<T>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new DevclusterError('QEMU_MONITOR_UNREACHABLE', `QEMU monitor did not answer ${command}`)), timeoutMs);
-        waiting.push({
+        const timer = setTimeout(() => {
+          pending.delete(id);
+          reject(monitorError(`QEMU monitor did not answer ${command} within ${limit}ms`));
+        }, limit);
+        pending.set(id, {
+          command,
           resolve: (v) => {
             clearTimeout(timer);
             resolve(v as T);
@@ -85,11 +163,14 @@ export async function connectQmp(address: QmpAddress, timeoutMs = 5000): Promise
             reject(e);
           },
         });
-        socket.write(`${JSON.stringify(args === undefined ? { execute: command } : { execute: command, arguments: args })}\n`);
+        socket.write(`${JSON.stringify({ execute: command, ...(args === undefined ? {} : { arguments: args }), id })}\n`);
       });
     },
-    events: () => events,
-    close: () => socket.destroy(),
+    events: () => [...events],
+    close: () => {
+      fail(monitorError('QEMU monitor connection closed by devcluster'));
+      socket.destroy();
+    },
   };
   try {
     await client.execute('qmp_capabilities');
@@ -98,4 +179,10 @@ export async function connectQmp(address: QmpAddress, timeoutMs = 5000): Promise
     throw e;
   }
   return client;
+}
+
+function greetingVersion(greeting: Record<string, unknown>): [number, number, number] | undefined {
+  const q = (greeting['QMP'] as { version?: { qemu?: { major?: unknown; minor?: unknown; micro?: unknown } } } | undefined)?.version?.qemu;
+  if (q === undefined || typeof q.major !== 'number' || typeof q.minor !== 'number' || typeof q.micro !== 'number') return undefined;
+  return [q.major, q.minor, q.micro];
 }
