@@ -1,4 +1,4 @@
-import { DRIVER_DESCRIPTORS, findDriver } from './names.ts';
+import { DRIVER_DESCRIPTORS } from './names.ts';
 import type { Availability, Driver, DriverDescriptor, HostContext } from './driver.ts';
 import { DevclusterError, errorDef, registerErrors } from '../src/ui/errors.ts';
 
@@ -18,55 +18,6 @@ const LOADERS: Readonly<Record<string, () => Promise<Driver>>> = {
   qemu: async () => (await import('./qemu/index.ts')).qemuDriver,
 };
 
-export function shippedDrivers(): DriverDescriptor[] {
-  return DRIVER_DESCRIPTORS.filter((d) => d.name in LOADERS);
-}
-
-/** Shipped drivers for a platform, most preferred first; legacy drivers last and never auto-selected. */
-export function preferredDrivers(platform: NodeJS.Platform): DriverDescriptor[] {
-  return shippedDrivers()
-    .filter((d) => d.platforms.includes(platform))
-    .sort((a, b) => Number(a.legacy !== undefined) - Number(b.legacy !== undefined) || (b.priority[platform] ?? 0) - (a.priority[platform] ?? 0));
-}
-
-/**
- * Why a named driver cannot be used on this platform in this build, or
- * undefined when it can be tried. Shared by `start`, `doctor` and `config set driver`.
- */
-export function driverRefusal(name: string, platform: NodeJS.Platform): { message: string; advice: string } | undefined {
-  const descriptor = findDriver(name);
-  if (descriptor === undefined) return { message: `unknown driver ${JSON.stringify(name)}`, advice: `Drivers in this build: ${shippedDrivers().map((d) => d.name).join(', ')}.` };
-  const others = preferredDrivers(platform).map((d) => d.name);
-  const instead = others.length > 0 ? `Drivers in this build that run on ${platform}: ${others.join(', ')}.` : `No driver in this build runs on ${platform}.`;
-  if (!(descriptor.name in LOADERS)) return { message: `the ${descriptor.displayName} driver is not part of this build of devcluster`, advice: instead };
-  if (!descriptor.platforms.includes(platform)) {
-    return { message: `the ${descriptor.displayName} driver does not run on ${platform} (it runs on ${descriptor.platforms.join(', ')})`, advice: instead };
-  }
-  return undefined;
-}
-
-export async function loadDriver(name: string, platform: NodeJS.Platform = process.platform): Promise<Driver> {
-  const refusal = driverRefusal(name, platform);
-  if (refusal !== undefined) throw new DevclusterError('DRIVER_UNAVAILABLE', refusal.message, { advice: refusal.advice, input: true });
-  const loader = LOADERS[(findDriver(name) as DriverDescriptor).name] as () => Promise<Driver>;
-  return loader();
-}
-
-/**
- * Loads a driver to operate on an existing profile, whatever the platform
- * says: delete and stop must work on what a profile recorded.
- */
-export async function loadDriverForProfile(name: string): Promise<Driver> {
-  const descriptor = findDriver(name);
-  const loader = descriptor === undefined ? undefined : LOADERS[descriptor.name];
-  if (loader === undefined) {
-    throw new DevclusterError('DRIVER_UNAVAILABLE', `this profile was made with the ${name} driver, which is not part of this build of devcluster`, {
-      advice: 'Use the devcluster build that created it, or remove its VM with that hypervisor\'s own tools.',
-    });
-  }
-  return loader();
-}
-
 export interface DriverChoice {
   driver: Driver;
   availability: Availability;
@@ -80,32 +31,113 @@ function availabilityText(a: Availability): string {
 }
 
 /**
- * The one function `start` and `doctor` use to pick a driver: the requested
- * one when it can run here, else with "auto" the most preferred shipped driver
- * that says it is available (one that needs elevation still counts: the
- * pipeline explains the elevation before acting).
+ * Known drivers (descriptors) and the loaders of those this build ships.
+ * The lifecycle takes a registry as a parameter, so tests run it over an
+ * in-memory driver without a hook in this build.
  */
-export async function chooseDriver(requested: string, ctx: HostContext): Promise<DriverChoice> {
-  if (requested !== 'auto') {
-    const driver = await loadDriver(requested, ctx.platform);
-    const availability = await driver.available(ctx);
-    if (availability.status === 'unavailable') {
-      throw new DevclusterError('DRIVER_UNAVAILABLE', `the ${driver.info.displayName} driver cannot be used: ${availability.reason}`, {
-        advice: `${availability.fix === undefined ? '' : `${availability.fix}\n    `}Run \`devcluster doctor --driver ${driver.info.name}\` for details.`,
+export class DriverRegistry {
+  private readonly descriptors: readonly DriverDescriptor[];
+  private readonly loaders: Readonly<Record<string, () => Promise<Driver>>>;
+
+  constructor(descriptors: readonly DriverDescriptor[], loaders: Readonly<Record<string, () => Promise<Driver>>>) {
+    this.descriptors = descriptors;
+    this.loaders = loaders;
+  }
+
+  find(nameOrAlias: string): DriverDescriptor | undefined {
+    const n = nameOrAlias.trim().toLowerCase();
+    return this.descriptors.find((d) => d.name === n || d.aliases.includes(n));
+  }
+
+  shipped(): DriverDescriptor[] {
+    return this.descriptors.filter((d) => d.name in this.loaders);
+  }
+
+  /** Shipped drivers for a platform, most preferred first; legacy drivers last and never auto-selected. */
+  preferred(platform: NodeJS.Platform): DriverDescriptor[] {
+    return this.shipped()
+      .filter((d) => d.platforms.includes(platform))
+      .sort((a, b) => Number(a.legacy !== undefined) - Number(b.legacy !== undefined) || (b.priority[platform] ?? 0) - (a.priority[platform] ?? 0));
+  }
+
+  /**
+   * Why a named driver cannot be used on this platform in this build, or
+   * undefined when it can be tried. Shared by `start`, `doctor` and `config set driver`.
+   */
+  refusal(name: string, platform: NodeJS.Platform): { message: string; advice: string } | undefined {
+    const descriptor = this.find(name);
+    if (descriptor === undefined) return { message: `unknown driver ${JSON.stringify(name)}`, advice: `Drivers in this build: ${this.shipped().map((d) => d.name).join(', ')}.` };
+    const others = this.preferred(platform).map((d) => d.name);
+    const instead = others.length > 0 ? `Drivers in this build that run on ${platform}: ${others.join(', ')}.` : `No driver in this build runs on ${platform}.`;
+    if (!(descriptor.name in this.loaders)) return { message: `the ${descriptor.displayName} driver is not part of this build of devcluster`, advice: instead };
+    if (!descriptor.platforms.includes(platform)) {
+      return { message: `the ${descriptor.displayName} driver does not run on ${platform} (it runs on ${descriptor.platforms.join(', ')})`, advice: instead };
+    }
+    return undefined;
+  }
+
+  async load(name: string, platform: NodeJS.Platform = process.platform): Promise<Driver> {
+    const refusal = this.refusal(name, platform);
+    if (refusal !== undefined) throw new DevclusterError('DRIVER_UNAVAILABLE', refusal.message, { advice: refusal.advice, input: true });
+    const loader = this.loaders[(this.find(name) as DriverDescriptor).name] as () => Promise<Driver>;
+    return loader();
+  }
+
+  /** Loads the driver an existing profile was made with, whatever the platform says: delete and stop must work on it. */
+  async loadForProfile(name: string): Promise<Driver> {
+    const descriptor = this.find(name);
+    const loader = descriptor === undefined ? undefined : this.loaders[descriptor.name];
+    if (loader === undefined) {
+      throw new DevclusterError('DRIVER_UNAVAILABLE', `this profile was made with the ${name} driver, which is not part of this build of devcluster`, {
+        advice: 'Use the devcluster build that created it, or remove its VM with that hypervisor\'s own tools.',
       });
     }
-    return { driver, availability, reason: 'chosen with --driver or the driver setting' };
+    return loader();
   }
-  const refused: string[] = [];
-  for (const d of preferredDrivers(ctx.platform).filter((x) => x.legacy === undefined)) {
-    const driver = await loadDriver(d.name, ctx.platform);
-    const availability = await driver.available(ctx);
-    if (availability.status !== 'unavailable') {
-      return { driver, availability, reason: `auto-selected: the preferred driver available on ${ctx.platform}${refused.length > 0 ? ` (${refused.join('; ')})` : ''}` };
+
+  /**
+   * The one function `start` and `doctor` use to pick a driver: the requested
+   * one when it can run here, else with "auto" the most preferred shipped
+   * driver that says it is available (one that needs elevation still counts:
+   * the pipeline explains the elevation before acting).
+   */
+  async choose(requested: string, ctx: HostContext): Promise<DriverChoice> {
+    if (requested !== 'auto') {
+      const driver = await this.load(requested, ctx.platform);
+      const availability = await driver.available(ctx);
+      if (availability.status === 'unavailable') {
+        throw new DevclusterError('DRIVER_UNAVAILABLE', `the ${driver.info.displayName} driver cannot be used: ${availability.reason}`, {
+          advice: `${availability.fix === undefined ? '' : `${availability.fix}\n    `}Run \`devcluster doctor --driver ${driver.info.name}\` for details.`,
+        });
+      }
+      return { driver, availability, reason: 'chosen with --driver or the driver setting' };
     }
-    refused.push(`${d.name}: ${availabilityText(availability)}`);
+    const refused: string[] = [];
+    for (const d of this.preferred(ctx.platform).filter((x) => x.legacy === undefined)) {
+      const driver = await this.load(d.name, ctx.platform);
+      const availability = await driver.available(ctx);
+      if (availability.status !== 'unavailable') {
+        return { driver, availability, reason: `auto-selected: the preferred driver available on ${ctx.platform}${refused.length > 0 ? ` (${refused.join('; ')})` : ''}` };
+      }
+      refused.push(`${d.name}: ${availabilityText(availability)}`);
+    }
+    throw new DevclusterError('DRIVER_NONE_AVAILABLE', `no driver is available on this ${ctx.platform} host`, {
+      advice: refused.length > 0 ? `Tried ${refused.join('; ')}. Run \`devcluster doctor\`.` : 'Run `devcluster doctor`.',
+    });
   }
-  throw new DevclusterError('DRIVER_NONE_AVAILABLE', `no driver is available on this ${ctx.platform} host`, {
-    advice: refused.length > 0 ? `Tried ${refused.join('; ')}. Run \`devcluster doctor\`.` : 'Run `devcluster doctor`.',
-  });
+}
+
+/** This build's registry. */
+export const drivers = new DriverRegistry(DRIVER_DESCRIPTORS, LOADERS);
+
+export function shippedDrivers(): DriverDescriptor[] {
+  return drivers.shipped();
+}
+
+export function preferredDrivers(platform: NodeJS.Platform): DriverDescriptor[] {
+  return drivers.preferred(platform);
+}
+
+export function loadDriverForProfile(name: string): Promise<Driver> {
+  return drivers.loadForProfile(name);
 }

@@ -1,6 +1,5 @@
 import { readdir, rm, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadDriverForProfile, preferredDrivers } from '../../drivers/index.ts';
 import { listProfiles } from '../profile/profiles.ts';
 import { homePaths } from '../profile/paths.ts';
 import { openProfile } from './profile-context.ts';
@@ -34,7 +33,7 @@ export async function deleteProfile(options: LifecycleOptions): Promise<DeleteRe
         x.status = 'Deleting';
       });
       for (const r of s.resources) removed.push(`${r.kind} ${r.id}`);
-      const driver = await loadDriverForProfile(s.driver);
+      const driver = await p.registry.loadForProfile(s.driver);
       await driver.delete(p.driverContext());
     }
     // Everything but the lock goes while the lock is held, so a command
@@ -51,11 +50,12 @@ export async function deleteProfile(options: LifecycleOptions): Promise<DeleteRe
 
 async function deleteFromDamagedState(p: OpenProfile, options: LifecycleOptions, removed: string[], unverified: string[]): Promise<void> {
   options.out.warn(`${p.stateDamage?.message ?? 'the state is damaged'}; removing what can be proved to be this profile's`);
-  const recovered = p.state.recover(p.name, preferredDrivers(process.platform)[0]?.name ?? 'qemu');
-  const candidates = [recovered.driver, ...preferredDrivers(process.platform).map((d) => d.name).filter((n) => n !== recovered.driver)];
+  const preferred = p.registry.preferred(process.platform).map((d) => d.name);
+  const recovered = p.state.recover(p.name, preferred[0] ?? 'qemu');
+  const candidates = [recovered.driver, ...preferred.filter((n) => n !== recovered.driver)];
   for (const name of candidates) {
     try {
-      const driver = await loadDriverForProfile(name);
+      const driver = await p.registry.loadForProfile(name);
       await driver.delete(p.driverContext());
       removed.push(`${name}: the VM, disk and network objects found from the profile's files and registries`);
     } catch (e) {

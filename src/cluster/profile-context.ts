@@ -10,6 +10,8 @@ import type { ResolvedConfig } from '../profile/config.ts';
 import { acquireProfileLock } from '../profile/lock.ts';
 import type { ProfileLock } from '../profile/lock.ts';
 import type { DriverContext } from '../../drivers/driver.ts';
+import { drivers } from '../../drivers/index.ts';
+import type { DriverRegistry } from '../../drivers/index.ts';
 import type { Output } from '../ui/output.ts';
 import { logLine } from '../ui/context.ts';
 
@@ -21,6 +23,8 @@ export interface LifecycleOptions {
   signal: AbortSignal;
   waitLock: boolean;
   command: string;
+  /** The drivers to use; this build's registry unless a test passes its own. */
+  registry?: DriverRegistry;
 }
 
 export interface OpenProfile {
@@ -31,6 +35,7 @@ export interface OpenProfile {
   state: StateStore;
   settings: Record<string, unknown>;
   readonly lock: ProfileLock | undefined;
+  readonly registry: DriverRegistry;
   /** With tolerateDamagedState: why the state file could not be used. */
   readonly stateDamage: DevclusterError | undefined;
   /** Creates the profile directory and takes its lock, then reloads the state another command may have changed. */
@@ -90,6 +95,7 @@ export async function openProfile(options: LifecycleOptions, lock: boolean, o: {
     get lock() {
       return held;
     },
+    registry: options.registry ?? drivers,
     get stateDamage() {
       return damage;
     },

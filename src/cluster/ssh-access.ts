@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { DevclusterError } from '../ui/errors.ts';
 import './errors.ts';
-import { loadDriverForProfile } from '../../drivers/index.ts';
 import { endpointFor } from '../../drivers/driver.ts';
 import type { Endpoint } from '../../drivers/driver.ts';
 import { openProfile } from './profile-context.ts';
@@ -27,7 +26,7 @@ export interface SshTarget {
 export async function sshTarget(options: LifecycleOptions): Promise<SshTarget> {
   const p = await openProfile(options, false);
   const s = p.existingState();
-  const driver = await loadDriverForProfile(s.driver);
+  const driver = await p.registry.loadForProfile(s.driver);
   const ctx = p.driverContext();
   const vm = await driver.state(ctx);
   if (vm !== 'running') {

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { chooseDriver, loadDriverForProfile } from '../../drivers/index.ts';
 import { endpointFor } from '../../drivers/driver.ts';
 import type { Availability, BootImage, Driver, DriverContext, Endpoint, GuestAddress, NetworkPlan, PortRequest, VmState } from '../../drivers/driver.ts';
 import { ensureProfileKeys } from '../ssh/keys.ts';
@@ -135,11 +134,11 @@ async function planStart(options: StartOptions, p: OpenProfile): Promise<StartPl
         input: true,
       });
     }
-    driver = await loadDriverForProfile(existing.driver);
+    driver = await p.registry.loadForProfile(existing.driver);
     reason = 'the driver this profile was created with';
     availability = await driver.available(hostCtx);
   } else {
-    ({ driver, reason, availability } = await chooseDriver(String(p.settings['driver']), hostCtx));
+    ({ driver, reason, availability } = await p.registry.choose(String(p.settings['driver']), hostCtx));
   }
   options.out.info(`Using the ${driver.info.name} driver (${reason})`);
   checkElevation(driver, availability, p.settings, existing === undefined ? 'create' : 'start');

@@ -1,4 +1,3 @@
-import { loadDriverForProfile } from '../../drivers/index.ts';
 import { endpointFor } from '../../drivers/driver.ts';
 import type { Endpoint, VmDetails, VmState } from '../../drivers/driver.ts';
 import { probeSshBanner } from '../ssh/readiness.ts';
@@ -52,7 +51,7 @@ export async function clusterStatus(options: LifecycleOptions): Promise<StatusRe
   if (s === undefined) {
     return { name: p.name, driver: null, host: 'Nonexistent', guest: 'Nonexistent', kubelet: 'Nonexistent', apiServer: 'Nonexistent', kubeconfig: 'Nonexistent', ...none, problem: null, exitCode: 7 };
   }
-  const driver = await loadDriverForProfile(s.driver);
+  const driver = await p.registry.loadForProfile(s.driver);
   const ctx = p.driverContext();
   const host = HOST[await driver.state(ctx)];
   let ssh: Endpoint | undefined;

@@ -1,4 +1,3 @@
-import { loadDriver } from '../../drivers/index.ts';
 import { openProfile } from './profile-context.ts';
 import type { LifecycleOptions } from './profile-context.ts';
 
@@ -13,7 +12,7 @@ export async function stopCluster(options: LifecycleOptions & { timeoutMs: numbe
   const p = await openProfile(options, true, { mustExist: true });
   try {
     const s = p.existingState();
-    const driver = await loadDriver(s.driver);
+    const driver = await p.registry.loadForProfile(s.driver);
     const ctx = p.driverContext();
     const before = await driver.state(ctx);
     if (before !== 'absent' && before !== 'stopped') {
