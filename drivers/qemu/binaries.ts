@@ -1,5 +1,4 @@
-import { access, constants } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { findOnPath } from '../../src/host/path-search.ts';
 import { DevclusterError } from '../../src/ui/errors.ts';
 import './errors.ts';
 
@@ -14,18 +13,7 @@ export function qemuArch(nodeArch: string = process.arch): 'x86_64' | 'aarch64' 
 }
 
 async function findExecutable(name: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
-  const exe = process.platform === 'win32' ? `${name}.exe` : name;
-  const dirs = [...(env['PATH'] ?? '').split(delimiter).filter((d) => d !== ''), ...(QEMU_EXTRA_DIRS[process.platform] ?? [])];
-  for (const dir of dirs) {
-    const candidate = join(dir, exe);
-    try {
-      await access(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  return findOnPath(name, { env, extraDirs: QEMU_EXTRA_DIRS[process.platform] ?? [] });
 }
 
 export interface QemuBinaries {

@@ -1,13 +1,13 @@
-import { access, constants, readFile } from 'node:fs/promises';
+import { access, constants } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
+import { findOnPath } from '../../src/host/path-search.ts';
 import { registerDriverChecks } from '../../src/doctor/registry.ts';
 import { fail, pass, skip, warn, errorText } from '../../src/doctor/outcome.ts';
-import { findOnPath } from '../../src/doctor/checks/tools.ts';
-import { parseOsRelease } from '../../src/doctor/checks/host.ts';
 import { settingOf } from '../../src/doctor/context.ts';
+import { hostPackageManager, installFix } from '../../src/doctor/install-fix.ts';
+import type { NeededTool } from '../../src/doctor/install-fix.ts';
 import { isDevclusterError } from '../../src/ui/errors.ts';
-import type { Check, CheckContext, CheckOutcome, FixCommand } from '../../src/doctor/types.ts';
+import type { Check, CheckContext, CheckOutcome, Fix } from '../../src/doctor/types.ts';
 import { QEMU_EXTRA_DIRS } from './binaries.ts';
 
 /**
@@ -27,21 +27,8 @@ export function qemuSystemName(arch: string, platform: NodeJS.Platform): string 
   return `qemu-system-${arch === 'arm64' ? 'aarch64' : 'x86_64'}${platform === 'win32' ? '.exe' : ''}`;
 }
 
-/** Where installers put QEMU when it is not on PATH. */
-
 async function findQemuBinary(ctx: CheckContext, name: string): Promise<string | undefined> {
-  const onPath = await findOnPath(name.replace(/\.exe$/, ''), ctx.env, ctx.host.platform);
-  if (onPath !== undefined) return onPath;
-  for (const dir of QEMU_EXTRA_DIRS[ctx.host.platform] ?? []) {
-    const candidate = join(dir, name);
-    try {
-      await access(candidate, constants.F_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  return findOnPath(name.replace(/\.exe$/, ''), { env: ctx.env, platform: ctx.host.platform, extraDirs: QEMU_EXTRA_DIRS[ctx.host.platform] ?? [] });
 }
 
 /** "QEMU emulator version 7.2.22 (Debian ...)" -> [7, 2, 22]. */
@@ -53,16 +40,38 @@ export function parseQemuVersion(text: string): [number, number, number] | undef
 /** The oldest QEMU the driver's command line is written for (Ubuntu 22.04 ships 6.2). */
 export const MIN_QEMU: readonly [number, number] = [6, 2];
 
-export function installCommands(platform: NodeJS.Platform, arch: string, osRelease: Record<string, string>): FixCommand[] {
+/**
+ * The packages that provide QEMU's two programs, per package manager and
+ * host architecture. Debian and openSUSE name packages by target family
+ * (qemu-system-arm holds qemu-system-aarch64); on Arm, Debian also needs the
+ * UEFI firmware the virt machine boots with.
+ */
+export function qemuTools(arch: string, platform: NodeJS.Platform): { system: NeededTool; img: NeededTool } {
   const arm = arch === 'arm64';
-  if (platform === 'darwin') return [{ shell: 'sh', run: 'brew install qemu', elevated: false }];
-  if (platform === 'win32') return [{ shell: 'powershell', run: 'winget install --exact --id SoftwareFreedomConservancy.QEMU', elevated: false }];
-  const family = `${osRelease['ID'] ?? ''} ${osRelease['ID_LIKE'] ?? ''}`;
-  if (/\b(debian|ubuntu)\b/.test(family)) return [{ shell: 'sh', run: `sudo apt-get install -y ${arm ? 'qemu-system-arm qemu-efi-aarch64' : 'qemu-system-x86'} qemu-utils`, elevated: true }];
-  if (/\b(fedora|rhel|centos)\b/.test(family)) return [{ shell: 'sh', run: 'sudo dnf install -y qemu-kvm qemu-img', elevated: true }];
-  if (/\barch\b/.test(family)) return [{ shell: 'sh', run: 'sudo pacman -S --needed qemu-base', elevated: true }];
-  if (/\b(suse|opensuse)\b/.test(family)) return [{ shell: 'sh', run: `sudo zypper install ${arm ? 'qemu-arm' : 'qemu-x86'} qemu-tools`, elevated: true }];
-  return [];
+  return {
+    system: {
+      name: qemuSystemName(arch, platform),
+      packages: {
+        'apt-get': arm ? 'qemu-system-arm qemu-efi-aarch64' : 'qemu-system-x86',
+        dnf: arm ? 'qemu-system-aarch64' : 'qemu-system-x86',
+        pacman: arm ? 'qemu-system-aarch64' : 'qemu-system-x86',
+        zypper: arm ? 'qemu-arm' : 'qemu-x86',
+        brew: 'qemu',
+      },
+    },
+    img: { name: 'qemu-img', packages: { 'apt-get': 'qemu-utils', dnf: 'qemu-img', pacman: 'qemu-img', zypper: 'qemu-tools', brew: 'qemu' } },
+  };
+}
+
+/** How to install QEMU here: the package manager's commands (applied by --fix), or winget's on Windows. */
+async function qemuInstallFix(ctx: CheckContext, missing: readonly NeededTool[]): Promise<Fix> {
+  if (ctx.host.platform === 'win32') {
+    return {
+      description: 'Install QEMU with winget, or with the installer from qemu.org into C:\\Program Files\\qemu.',
+      commands: [{ shell: 'powershell', run: 'winget install --exact --id SoftwareFreedomConservancy.QEMU', elevated: false }],
+    };
+  }
+  return installFix(await hostPackageManager(ctx), missing, 'QEMU');
 }
 
 interface QemuFound {
@@ -91,25 +100,24 @@ const installedCheck: Check = {
   id: 'QEMU_NOT_INSTALLED',
   title: 'QEMU',
   category: 'hypervisor',
-  looksAt: 'qemu-system-<arch> and qemu-img on PATH (and the installers\' default folders), and the QEMU version',
+  looksAt: "qemu-system-<arch> and qemu-img on PATH (and the installers' default folders), and the QEMU version; --fix installs them with apt-get, dnf, pacman, zypper or brew",
   drivers: ['qemu'],
   fatal: true,
   exitCode: 65,
+  timeoutMs: 60_000,
   async run(ctx) {
     const q = await qemuFound(ctx);
-    const name = qemuSystemName(ctx.host.arch, ctx.host.platform);
-    const osRelease = ctx.host.platform === 'linux' ? parseOsRelease(await readFile('/etc/os-release', 'utf8').catch(() => '')) : {};
-    const install = {
-      description: 'Install QEMU with the package manager of this system.',
-      commands: installCommands(ctx.host.platform, ctx.host.arch, osRelease),
-    };
-    const missing = [q.system === undefined ? name : undefined, q.img === undefined ? 'qemu-img' : undefined].filter((x) => x !== undefined);
-    if (missing.length > 0) return fail(`${missing.join(' and ')} not found`, { fix: install });
-    if (q.problem !== undefined || q.version === undefined) return fail(`${q.system} does not run: ${q.problem ?? 'unknown'}`, { fix: install });
+    const tools = qemuTools(ctx.host.arch, ctx.host.platform);
+    const missing = [q.system === undefined ? tools.system : undefined, q.img === undefined ? tools.img : undefined].filter((x) => x !== undefined);
+    if (missing.length > 0) return fail(`${missing.map((t) => t.name).join(' and ')} not found`, { fix: await qemuInstallFix(ctx, missing) });
+    if (q.problem !== undefined || q.version === undefined) return fail(`${q.system} does not run: ${q.problem ?? 'unknown'}`, { fix: await qemuInstallFix(ctx, [tools.system]) });
     const v = q.version;
     const text = `QEMU ${v.join('.')} (${q.system})`;
     if (v[0] < MIN_QEMU[0] || (v[0] === MIN_QEMU[0] && v[1] < MIN_QEMU[1])) {
-      return warn(`${text} is older than ${MIN_QEMU.join('.')}, the oldest devcluster is tested with`, { fix: { ...install, description: 'Update QEMU with the package manager of this system.' } });
+      return warn(`${text} is older than ${MIN_QEMU.join('.')}, the oldest devcluster is tested with`, {
+        // A distribution ships one QEMU per release; reinstalling it would not make it newer.
+        fix: { description: 'Update QEMU: from a newer release of this operating system, its backports, or qemu.org.', commands: [] },
+      });
     }
     return pass(text, [`qemu-img: ${q.img}`]);
   },

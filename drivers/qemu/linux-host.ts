@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { access, constants, readFile } from 'node:fs/promises';
-import { basename, delimiter, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../../src/host/exec.ts';
+import { findOnPath } from '../../src/host/path-search.ts';
 import { NFT_FAMILY, NFT_TABLE, nftHasTable } from './bridged-plan.ts';
 
 /**
@@ -200,17 +201,9 @@ export const LINUX_TOOLS: ReadonlyArray<{ command: string; packages: string }> =
 
 /** Tools missing from PATH, checked before anything is created so a missing dnsmasq leaves no half-made bridge. */
 export async function missingTools(path = process.env['PATH'] ?? ''): Promise<Array<{ command: string; packages: string }>> {
-  const dirs = path.split(delimiter).filter((d) => d !== '');
   const missing: Array<{ command: string; packages: string }> = [];
   for (const tool of LINUX_TOOLS) {
-    let found = false;
-    for (const d of dirs) {
-      if (await access(join(d, tool.command), constants.X_OK).then(() => true, () => false)) {
-        found = true;
-        break;
-      }
-    }
-    if (!found) missing.push(tool);
+    if ((await findOnPath(tool.command, { env: { PATH: path }, platform: 'linux' })) === undefined) missing.push(tool);
   }
   return missing;
 }

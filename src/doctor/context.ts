@@ -14,7 +14,8 @@ import { SETTINGS } from '../profile/settings.ts';
 import { parseSizeMiB } from '../profile/units.ts';
 import { inputError, isDevclusterError } from '../ui/errors.ts';
 import { httpClusterAccessor } from './cluster-http.ts';
-import type { ClusterAccessor, ClusterState, DoctorContext, ExecFn, GuestAccessor, Thresholds } from './types.ts';
+import type { ClusterAccessor, ClusterState, DoctorContext, ExecFn, GuestAccessor, Thresholds, VmAccessor } from './types.ts';
+import { driverVmAccessor, liveClusterState } from './vm.ts';
 
 export const DEFAULT_THRESHOLDS: Thresholds = {
   minFreeDiskMiB: 10 * 1024,
@@ -35,6 +36,18 @@ export interface DoctorContextOptions {
   guest?: GuestAccessor;
   /** Defaults to HTTPS against state.json's apiServer when the cluster runs. */
   kube?: ClusterAccessor;
+  /**
+   * Settings already resolved by the caller (start's preflight): used as
+   * they are, so a setting is resolved once and the doctor sees exactly
+   * what the caller acts on. Without it the doctor resolves them itself.
+   */
+  config?: ResolvedConfig;
+  /**
+   * The profile's VM: by default through the driver state.json names;
+   * null to go by state.json alone. Tests that stand in for a VM with real
+   * servers pass their own.
+   */
+  vm?: VmAccessor | null;
   thresholds?: Partial<Thresholds>;
   now?: () => number;
 }
@@ -59,36 +72,50 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
+/** Why state.json cannot be used: permission denied is said as such, not as invalid JSON. */
+function unreadableReason(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'EISDIR') return 'it is a directory, not a file';
+  if (e instanceof SyntaxError) return `not valid JSON (${e.message})`;
+  return e instanceof Error ? e.message : String(e);
+}
+
 /**
  * Reads the fields of profiles/<p>/state.json the doctor uses (see
  * src/profile/state.ts). The state file belongs to the lifecycle; missing
- * fields simply leave gaps.
+ * optional fields leave gaps, but a file that cannot be read, does not parse
+ * or lacks the status every state has is reported as `problem`.
  */
 export async function readClusterState(statePath: string): Promise<ClusterState> {
   let raw: unknown;
   try {
     raw = await readJsonIfExists(statePath);
-  } catch {
-    return { exists: true, running: false, state: 'unreadable' };
+  } catch (e) {
+    return { exists: true, running: false, state: 'unreadable', problem: unreadableReason(e) };
   }
-  if (raw === undefined || typeof raw !== 'object' || raw === null) return { exists: false, running: false };
+  if (raw === undefined) return { exists: false, running: false };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { exists: true, running: false, state: 'unreadable', problem: 'it does not hold a JSON object' };
   const s = raw as Record<string, unknown>;
   const obj = (v: unknown) => (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
   const network = obj(s['network']);
   const created = obj(s['created']);
   const driverData = obj(s['driverData']);
   const state = str(s['status']) ?? str(s['state']);
+  if (state === undefined) return { exists: true, running: false, state: 'unreadable', problem: 'it records no status (the file is truncated or was not written by devcluster)' };
   const apiServer = str(s['apiServer']);
   const kubernetesVersion = str(s['kubernetesVersion']) ?? str(created['kubernetesVersion']);
   const subnet = str(s['subnet']) ?? str(network['subnet']) ?? str(driverData['subnet']);
   const guestIp = str(s['ip']) ?? str(s['guestIp']) ?? str(network['guestIp']);
   const driver = str(s['driver']);
+  const kubernetes = typeof created['kubernetes'] === 'boolean' ? created['kubernetes'] : undefined;
   return {
     exists: true,
-    running: state?.toLowerCase() === 'running',
-    ...(state === undefined ? {} : { state: state.toLowerCase() }),
+    running: state.toLowerCase() === 'running',
+    state: state.toLowerCase(),
     ...(apiServer === undefined ? {} : { apiServer }),
     ...(kubernetesVersion === undefined ? {} : { kubernetesVersion }),
+    ...(kubernetes === undefined ? {} : { kubernetes }),
     ...(subnet === undefined ? {} : { subnet }),
     ...(guestIp === undefined ? {} : { guestIp }),
     ...(driver === undefined ? {} : { driver }),
@@ -126,18 +153,31 @@ export async function createDoctorContext(options: DoctorContextOptions): Promis
   const host = options.host ?? hostFacts();
   let config: ResolvedConfig;
   let configProblem: string | undefined;
-  try {
-    config = await resolveConfig({ home: options.home, profileFlag: options.profileFlag, env });
-  } catch (e) {
-    // A bad config file is one of the things the doctor reports, not a reason to stop.
-    if (!isDevclusterError(e) || e.id === 'PROFILE_INVALID_NAME') throw e;
-    configProblem = e.message;
-    const profile = options.profileFlag === undefined ? DEFAULT_PROFILE : validateProfileName(options.profileFlag);
-    config = defaultConfig(profile);
+  if (options.config !== undefined) {
+    config = options.config;
+  } else {
+    try {
+      config = await resolveConfig({ home: options.home, profileFlag: options.profileFlag, env });
+    } catch (e) {
+      // A bad config file is one of the things the doctor reports, not a reason to stop.
+      if (!isDevclusterError(e) || e.id === 'PROFILE_INVALID_NAME') throw e;
+      configProblem = e.message;
+      const profile = options.profileFlag === undefined ? DEFAULT_PROFILE : validateProfileName(options.profileFlag);
+      config = defaultConfig(profile);
+    }
   }
   const driver = resolveDoctorDriver(options.driverFlag, String(config.settings['driver']?.value ?? 'auto'), host.platform);
   const pPaths = profilePaths(options.home, config.profile);
-  const cluster = await readClusterState(pPaths.state);
+  const recorded = await readClusterState(pPaths.state);
+  const settings: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(config.settings)) settings[k] = v.value;
+  const vm =
+    options.vm !== undefined
+      ? (options.vm ?? undefined)
+      : recorded.exists && recorded.problem === undefined && recorded.driver !== undefined
+        ? driverVmAccessor({ home: options.home, profile: config.profile, paths: pPaths, driver: recorded.driver, settings, platform: host.platform })
+        : undefined;
+  const { cluster, problem: vmProblem } = await liveClusterState(recorded, vm);
   const exec = options.exec ?? run;
   const userHome = env['HOME'] ?? env['USERPROFILE'] ?? homedir();
   const caFile = join(pPaths.pki, 'ca.crt');
@@ -159,6 +199,8 @@ export async function createDoctorContext(options: DoctorContextOptions): Promis
     execElevated: options.execElevated ?? elevatedExec(exec, host.platform, process.stdin.isTTY === true),
     ...(options.guest === undefined ? {} : { guest: options.guest }),
     ...(kube === undefined ? {} : { kube }),
+    ...(vm === undefined ? {} : { vm }),
+    ...(vmProblem === undefined ? {} : { vmProblem }),
     thresholds: { ...DEFAULT_THRESHOLDS, ...thresholdsFromEnv(env), ...options.thresholds },
     now: options.now ?? Date.now,
   };

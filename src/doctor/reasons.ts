@@ -108,7 +108,7 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
     id: 'HYPERV_NOT_ENABLED', exitCode: 65, title: 'Hyper-V is not enabled',
     pattern: /Hyper-V PowerShell Module is not available|The term '(Hyper-V\\)?[A-Za-z]+-VM[A-Za-z]*' is not recognized/,
     platforms: ['win32'], drivers: ['hyperv'],
-    advice: 'Enable Hyper-V in an Administrator PowerShell (`Enable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V -All`) and restart. Windows Home has no Hyper-V: use `--driver qemu` or `--driver virtualbox`.',
+    advice: 'Enable Hyper-V in an Administrator PowerShell (`Enable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V -All`) and restart. Windows Home has no Hyper-V: use `--driver qemu`.',
     related: [`${mk}#9040`],
   },
   {
@@ -136,7 +136,7 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
     id: 'HYPERV_SWITCH_MISSING', exitCode: 75, title: 'Hyper-V virtual switch not found',
     pattern: /unable to find a virtual switch with name|no External vswitch found|vswitch[^\n]*not found/i,
     platforms: ['win32'],
-    advice: 'The virtual switch does not exist (it may have been removed or renamed): `devcluster start` creates its own switch when the hyperv-switch setting names one that does not exist.',
+    advice: 'The virtual switch was removed or renamed outside devcluster: `Get-VMSwitch` lists the switches that exist.',
     related: [],
   },
   {
@@ -150,7 +150,7 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
     id: 'VBOX_HYPERV_CONFLICT', exitCode: 61, title: 'VirtualBox cannot run beside Hyper-V',
     pattern: /VirtualBox won't boot a 64bits VM when Hyper-V is activated|VERR_NEM_VM_CREATE|VERR_NEM_NOT_AVAILABLE/,
     drivers: ['virtualbox'],
-    advice: 'Hyper-V (or WSL 2, or Memory Integrity) holds the virtualization hardware: use `--driver hyperv`, or update VirtualBox to 7 or newer. Turning the hypervisor off breaks WSL 2 and Docker Desktop.',
+    advice: 'Hyper-V (or WSL 2, or Memory Integrity) holds the virtualization hardware: update VirtualBox to 7 or newer, or use `--driver qemu`, which runs beside Hyper-V. Turning the hypervisor off breaks WSL 2 and Docker Desktop.',
     related: [`${mk}#4051`, `${mk}#4783`, `${mk}#4587`],
   },
   {

@@ -4,6 +4,8 @@ import { HOST_CHECKS } from './checks/host.ts';
 import { NETWORK_CHECKS } from './checks/network.ts';
 import { GUEST_CHECKS } from './checks/guest.ts';
 import { TOOLS_CHECKS } from './checks/tools.ts';
+import { CLUSTER_CHECKS, PROFILE_STATE_CHECKS, VM_CHECKS } from './checks/profile.ts';
+import { IMAGE_BUILD_CHECKS } from './checks/image-build.ts';
 import { CATEGORIES } from './types.ts';
 import type { Check, DoctorContext } from './types.ts';
 
@@ -12,7 +14,16 @@ import type { Check, DoctorContext } from './types.ts';
  * registerDriverChecks. A check's ID is also an error ID with the check's
  * exit code, so `doctor` and `start`'s preflight exit the same way.
  */
-const CORE_CHECKS: readonly Check[] = [...HOST_CHECKS, ...NETWORK_CHECKS, ...GUEST_CHECKS, ...TOOLS_CHECKS];
+const CORE_CHECKS: readonly Check[] = [
+  ...HOST_CHECKS,
+  ...PROFILE_STATE_CHECKS,
+  ...IMAGE_BUILD_CHECKS,
+  ...VM_CHECKS,
+  ...NETWORK_CHECKS,
+  ...CLUSTER_CHECKS,
+  ...GUEST_CHECKS,
+  ...TOOLS_CHECKS,
+];
 
 const driverChecks = new Map<string, readonly Check[]>();
 
@@ -71,9 +82,14 @@ export function findCheck(id: string): Check | undefined {
   return allChecks().find((c) => c.id === id);
 }
 
-/** Whether a check applies to this host, driver and situation. */
+/** Why a check does not apply to this host, driver and situation; undefined when it applies. */
+export function whyNotApplicable(check: Check, ctx: DoctorContext): string | undefined {
+  const platformOk = check.platforms === undefined || check.platforms.length === 0 || check.platforms.includes(ctx.host.platform);
+  const driverOk = check.drivers === undefined || check.drivers.length === 0 || check.drivers.includes(ctx.driver);
+  if (!platformOk || !driverOk) return `does not apply to ${ctx.host.platform} with the ${ctx.driver} driver`;
+  return check.inapplicable?.(ctx);
+}
+
 export function isApplicable(check: Check, ctx: DoctorContext): boolean {
-  if (check.platforms !== undefined && check.platforms.length > 0 && !check.platforms.includes(ctx.host.platform)) return false;
-  if (check.drivers !== undefined && check.drivers.length > 0 && !check.drivers.includes(ctx.driver)) return false;
-  return check.applies === undefined || check.applies(ctx);
+  return whyNotApplicable(check, ctx) === undefined;
 }

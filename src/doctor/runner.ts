@@ -1,7 +1,7 @@
 import { DOCS_BASE, isDevclusterError } from '../ui/errors.ts';
 import { displayArg, redact, redactArgs } from '../ui/redact.ts';
 import { errorText } from './outcome.ts';
-import { allChecks, isApplicable } from './registry.ts';
+import { allChecks, isApplicable, whyNotApplicable } from './registry.ts';
 import type { Check, CheckContext, CheckOutcome, CheckResult, DoctorContext, Evidence, ExecFn } from './types.ts';
 
 export const DEFAULT_CHECK_TIMEOUT_MS = 15_000;
@@ -155,9 +155,8 @@ export async function runChecks(ctx: DoctorContext, options: RunChecksOptions = 
     const existing = running.get(check.id);
     if (existing !== undefined) return existing;
     const promise = (async () => {
-      if (!isApplicable(check, ctx)) {
-        return result(check, { status: 'skip', summary: `does not apply to ${ctx.host.platform} with the ${ctx.driver} driver` }, [], 0, muted);
-      }
+      const notHere = whyNotApplicable(check, ctx);
+      if (notHere !== undefined) return result(check, { status: 'skip', summary: notHere }, [], 0, muted);
       for (const reqId of check.requires ?? []) {
         const req = byId.get(reqId);
         if (req === undefined || !toRun.has(reqId)) continue;

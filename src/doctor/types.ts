@@ -110,7 +110,21 @@ export interface ClusterAccessor {
   servingCertificate?(options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<string>;
 }
 
-/** What the profile's state.json says about the cluster. */
+/** The accelerator a VM runs with: hardware (KVM, HVF, WHPX, Hyper-V) or software emulation (TCG). */
+export interface VmAcceleration {
+  accelerator: string;
+  hardware: boolean;
+  /** Why this one (a probe's verdict, a setting). */
+  reason: string;
+}
+
+/** The profile's VM as its driver reports it now (drivers/driver.ts state() and details()). */
+export interface VmAccessor {
+  state(): Promise<string>;
+  details(): Promise<{ acceleration?: VmAcceleration }>;
+}
+
+/** What the profile's state.json says about the cluster, corrected by the driver's view when it has one. */
 export interface ClusterState {
   /** state.json exists. */
   exists: boolean;
@@ -120,6 +134,12 @@ export interface ClusterState {
   /** https://host:port */
   apiServer?: string;
   kubernetesVersion?: string;
+  /** What state.json's `created.kubernetes` says: false for a VM started without Kubernetes. */
+  kubernetes?: boolean;
+  /** What state.json recorded when the driver found the VM in another state (QEMU died while "running"). */
+  recordedState?: string;
+  /** Why state.json cannot be used (unreadable, not JSON, truncated); `state` is then "unreadable". */
+  problem?: string;
   subnet?: string;
   guestIp?: string;
   driver?: string;
@@ -157,6 +177,10 @@ export interface DoctorContext {
   /** Why there is no guest access although the cluster should run. */
   readonly guestProblem?: string;
   readonly kube?: ClusterAccessor;
+  /** The profile's VM through its driver, when the profile has one. */
+  readonly vm?: VmAccessor;
+  /** Why the driver could not report on the VM (the checks then go by state.json). */
+  readonly vmProblem?: string;
   readonly thresholds: Thresholds;
   readonly now: () => number;
 }
@@ -187,8 +211,13 @@ export interface Check {
   /** Exit code in the decade scheme when this check fails. */
   exitCode: number;
   timeoutMs?: number;
-  /** Finer applicability than platform/driver (e.g. only when a proxy is set). */
-  applies?(ctx: DoctorContext): boolean;
+  /**
+   * Finer applicability than platform/driver: why the check does not apply
+   * here ("profile dev was created without Kubernetes"), or undefined when
+   * it does. Checks that do not apply are left out of a full report and
+   * skipped with this reason when named.
+   */
+  inapplicable?(ctx: DoctorContext): string | undefined;
   run(ctx: CheckContext): Promise<CheckOutcome>;
 }
 

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fail, pass, skip, warn, errorText } from '../outcome.ts';
-import { noClusterReason, noGuestReason } from './host.ts';
+import { noClusterReason, noGuestReason, withoutKubernetes } from './host.ts';
 import type { Check, CheckContext, CheckOutcome, GuestAccessor } from '../types.ts';
 
 async function guestRun(ctx: CheckContext, guest: GuestAccessor, argv: string[]): Promise<{ stdout: string; stderr: string; exitCode: number }> {
@@ -43,7 +43,7 @@ async function serviceOutcome(ctx: CheckContext, unit: string, related: string[]
   const r = await guestRun(ctx, guest, ['systemctl', 'is-active', unit]);
   const state = r.stdout.trim() || 'unknown';
   if (state === 'active') return pass(`${unit} is active`);
-  const journal = await guestRun(ctx, guest, ['journalctl', '-u', unit, '-n', '20', '--no-pager', '-o', 'cat']).catch(() => undefined);
+  const journal = await guestRun(ctx, guest, ['sudo', '-n', 'journalctl', '-u', unit, '-n', '20', '--no-pager', '-o', 'cat']).catch(() => undefined);
   const last = journal?.stdout.trim().split('\n').filter((l) => l.trim() !== '').slice(-3) ?? [];
   return fail(`${unit} is ${state} in the VM`, {
     details: last.map((l) => `journal: ${l}`),
@@ -51,7 +51,7 @@ async function serviceOutcome(ctx: CheckContext, unit: string, related: string[]
       description: `Restart ${unit} in the VM; if it stops again, its journal in the support bundle tells why.`,
       commands: [{ shell: 'sh', run: `sudo systemctl restart ${unit}`, elevated: true, target: 'guest' }],
       apply: async (c) => {
-        const out = await guest.exec(['sudo', 'systemctl', 'restart', unit], { timeoutMs: 60_000, signal: c.signal });
+        const out = await guest.exec(['sudo', '-n', 'systemctl', 'restart', unit], { timeoutMs: 60_000, signal: c.signal });
         if (out.exitCode !== 0) throw new Error(`restarting ${unit} failed: ${out.stderr.trim()}`);
       },
       disruptive: true,
@@ -64,8 +64,9 @@ const containerdCheck: Check = {
   id: 'GUEST_CONTAINERD_INACTIVE',
   title: 'containerd',
   category: 'guest',
-  looksAt: 'systemctl is-active containerd in the VM',
+  looksAt: 'systemctl is-active containerd in the VM, for a profile with Kubernetes',
   requires: ['GUEST_SSH_DOWN'],
+  inapplicable: withoutKubernetes,
   exitCode: 93,
   timeoutMs: 30_000,
   run: (ctx) => serviceOutcome(ctx, 'containerd', []),
@@ -75,8 +76,9 @@ const kubeletCheck: Check = {
   id: 'GUEST_KUBELET_INACTIVE',
   title: 'kubelet',
   category: 'kubernetes',
-  looksAt: 'systemctl is-active kubelet in the VM',
+  looksAt: 'systemctl is-active kubelet in the VM, for a profile with Kubernetes',
   requires: ['GUEST_SSH_DOWN'],
+  inapplicable: withoutKubernetes,
   exitCode: 103,
   timeoutMs: 30_000,
   run: (ctx) => serviceOutcome(ctx, 'kubelet', ['kubernetes/minikube#4172']),
@@ -93,6 +95,7 @@ const readyzCheck: Check = {
   category: 'kubernetes',
   looksAt: 'GET /readyz on the API server, when the cluster runs',
   requires: ['NETWORK_APISERVER_UNREACHABLE'],
+  inapplicable: withoutKubernetes,
   exitCode: 109,
   async run(ctx) {
     const reason = noClusterReason(ctx);
@@ -109,7 +112,7 @@ const readyzCheck: Check = {
     const failing = readyzFailures(answer.body);
     return fail(`not ready: /readyz answered HTTP ${answer.status}${failing.length > 0 ? ` (${failing.join('; ')})` : ''}`, {
       details: ['The control plane may still be starting; a node that stays unready for minutes has a failing component.'],
-      fix: { description: 'Wait a minute and run the doctor again; if it stays unready, the kubelet journal in the support bundle names the failing component.', commands: [] },
+      fix: { description: 'Wait a minute and run the doctor again; if it stays unready, the kubelet journal in the support bundle (devcluster logs --bundle) names the failing component.', commands: [] },
     });
   },
 };
@@ -131,7 +134,7 @@ export function evaluateCertificates(certs: readonly CertificateInfo[], nowMs: n
   const bad = certs.filter((c) => c.notAfter.getTime() <= nowMs || c.notBefore.getTime() > nowMs);
   const soon = certs.filter((c) => !bad.includes(c) && c.notAfter.getTime() - nowMs < warnDays * day);
   const fix = {
-    description: "Renew the cluster's certificates with kubeadm in the VM, then let devcluster start rewrite the kubeconfig entry.",
+    description: "Renew the cluster's certificates with kubeadm in the VM; the control-plane components load the new ones when they restart.",
     commands: [{ shell: 'sh' as const, run: 'sudo kubeadm certs renew all', elevated: true, target: 'guest' as const }],
   };
   if (bad.length > 0) {
@@ -153,6 +156,7 @@ const certsCheck: Check = {
   category: 'kubernetes',
   looksAt: "the profile's certificates (pki/*.crt) and the API server's serving certificate: expired, not yet valid, or expiring within 30 days",
   exitCode: 108,
+  inapplicable: withoutKubernetes,
   async run(ctx) {
     const certs: CertificateInfo[] = [];
     let names: string[] = [];

@@ -1,6 +1,7 @@
 import { access, constants, readFile, statfs } from 'node:fs/promises';
 import { freemem } from 'node:os';
 import { dirname } from 'node:path';
+import { parseOsRelease } from '../../host/os-release.ts';
 import { fail, mib, pass, skip, warn, errorText } from '../outcome.ts';
 import { settingOf } from '../context.ts';
 import { powershellJson, WINDOWS_QUERIES } from '../powershell.ts';
@@ -22,16 +23,6 @@ async function readText(ctx: CheckContext, path: string): Promise<string | undef
     ctx.evidence({ command: `read ${path}`, error: (e as Error).message });
     return undefined;
   }
-}
-
-export function parseOsRelease(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
-    if (m === null) continue;
-    out[m[1] as string] = (m[2] ?? '').replace(/^"(.*)"$/, '$1').replace(/^'(.*)'$/, '$1');
-  }
-  return out;
 }
 
 /** `sw_vers`: "ProductName:\tmacOS" lines. */
@@ -345,6 +336,11 @@ export function noClusterReason(ctx: DoctorContext): string | undefined {
   return undefined;
 }
 
+/** Why the Kubernetes checks do not apply: the profile's VM was created without Kubernetes. */
+export function withoutKubernetes(ctx: DoctorContext): string | undefined {
+  return ctx.cluster.kubernetes === false ? `profile ${ctx.profile} was created without Kubernetes` : undefined;
+}
+
 export function noGuestReason(ctx: DoctorContext): string | undefined {
   if (noClusterReason(ctx) !== undefined) return noClusterReason(ctx);
   if (ctx.guest !== undefined) return undefined;
@@ -376,11 +372,11 @@ const clockCheck: Check = {
     if (Math.abs(skew) > ctx.thresholds.maxClockSkewSeconds) {
       return warn(`the guest clock is ${text}; certificates and tokens fail when clocks disagree`, {
         fix: {
-          description: "Set the guest's clock from the host's (devcluster does this on every start; sleep and hibernation undo it).",
+          description: "Set the guest's clock from the host's; it falls behind when the host sleeps or hibernates.",
           commands: [],
           apply: async (c) => {
             const epoch = (c.now() / 1000).toFixed(3);
-            const r = await guest.exec(['sudo', 'date', '-u', '-s', `@${epoch}`], { timeoutMs: 10_000, signal: c.signal });
+            const r = await guest.exec(['sudo', '-n', 'date', '-u', '-s', `@${epoch}`], { timeoutMs: 10_000, signal: c.signal });
             if (r.exitCode !== 0) throw new Error(`setting the guest clock failed: ${r.stderr.trim()}`);
           },
         },

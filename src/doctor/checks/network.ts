@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import { fail, pass, skip, warn, errorText } from '../outcome.ts';
 import { settingOf } from '../context.ts';
-import { noClusterReason } from './host.ts';
+import { noClusterReason, withoutKubernetes } from './host.ts';
 import {
   CLUSTER_RANGES,
   findRouteConflicts,
@@ -67,7 +67,7 @@ const proxyCheck: Check = {
     return warn(`${proxies[0]?.name} is set but NO_PROXY lacks ${missing.join(', ')}`, {
       details: [
         ...shown,
-        'devcluster configures the proxy inside the VM itself; this line keeps kubectl and other tools on this host from sending cluster traffic to the proxy.',
+        'This line keeps kubectl and other tools on this host from sending cluster traffic to the proxy.',
         ...(vmSubnet(ctx) === undefined ? ['The VM subnet is chosen at start (subnet=auto); run the doctor again afterwards to include it.'] : []),
         'Some programs ignore CIDR ranges in NO_PROXY; list single addresses too if one of them still uses the proxy.',
       ],
@@ -159,6 +159,7 @@ const apiPortCheck: Check = {
   category: 'network',
   looksAt: "a TCP connection from this host to the API server address in the profile's state.json, when the cluster runs",
   exitCode: 79,
+  inapplicable: withoutKubernetes,
   async run(ctx) {
     const reason = noClusterReason(ctx);
     if (reason !== undefined) return skip(reason);

@@ -1,30 +1,13 @@
 import { access, chmod, constants } from 'node:fs/promises';
-import { delimiter as hostDelimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { findOnPath } from '../../host/path-search.ts';
 import { fail, pass, skip, warn, errorText } from '../outcome.ts';
 import { loadKubeconfig, sameServer } from '../kubeconfig.ts';
 import type { Kubeconfig } from '../kubeconfig.ts';
 import { addStartupLine, pathLines, shQuote, startupFile, userShell } from '../shell.ts';
 import { powershellArgs } from '../powershell.ts';
+import { withoutKubernetes } from './host.ts';
 import type { Check, CheckContext, Fix, FixCommand } from '../types.ts';
-
-/** Finds an executable on PATH without running it (PATHEXT on Windows). */
-export async function findOnPath(name: string, env: NodeJS.ProcessEnv, platform: NodeJS.Platform): Promise<string | undefined> {
-  const sep = platform === 'win32' ? ';' : platform === process.platform ? hostDelimiter : ':';
-  const dirs = (env['PATH'] ?? env['Path'] ?? '').split(sep).filter((d) => d !== '');
-  const exts = platform === 'win32' ? (env['PATHEXT'] ?? '.EXE;.CMD;.BAT').split(';').map((e) => e.toLowerCase()) : [''];
-  for (const dir of dirs) {
-    for (const ext of exts) {
-      const candidate = join(dir, `${name}${ext}`);
-      try {
-        await access(candidate, platform === 'win32' ? constants.F_OK : constants.X_OK);
-        return candidate;
-      } catch {
-        // not here
-      }
-    }
-  }
-  return undefined;
-}
 
 export interface KubectlInfo {
   path?: string;
@@ -50,7 +33,7 @@ export function minorOf(version: string): number | undefined {
 
 async function kubectlInfo(ctx: CheckContext): Promise<KubectlInfo> {
   return ctx.memo('kubectl', async (c) => {
-    const path = await findOnPath('kubectl', c.env, c.host.platform);
+    const path = await findOnPath('kubectl', { env: c.env, platform: c.host.platform });
     if (path === undefined) return {};
     try {
       const r = await c.exec(path, ['version', '--client', '-o', 'json'], { timeoutMs: 10_000, parse: true });
@@ -107,6 +90,7 @@ const kubectlCheck: Check = {
   id: 'KUBECTL_NOT_ON_PATH',
   title: 'kubectl',
   category: 'tools',
+  inapplicable: withoutKubernetes,
   looksAt: 'kubectl on PATH and its client version; devcluster\'s own copy in $DEVCLUSTER_HOME/bin',
   exitCode: 35,
   async run(ctx) {
@@ -117,12 +101,12 @@ const kubectlCheck: Check = {
     }
     const own = join(ctx.paths.bin, kubectlName(ctx.host.platform));
     if (await exists(own)) {
-      return fail(`kubectl is not on PATH; devcluster installed one in ${ctx.paths.bin}, which is not on PATH`, {
+      return fail(`kubectl is not on PATH; there is one in ${ctx.paths.bin}, which is not on PATH`, {
         fix: pathFix(ctx, true, "Add devcluster's bin directory to PATH in your shell's startup file, then open a new terminal."),
       });
     }
-    return warn(`kubectl is not on PATH; devcluster start installs one that matches the cluster into ${ctx.paths.bin}`, {
-      fix: pathFix(ctx, false, "After the first start, add devcluster's bin directory to PATH in your shell's startup file, or install kubectl with your package manager."),
+    return warn('kubectl is not on PATH; it is the tool to use the Kubernetes of a cluster', {
+      fix: { description: 'Install kubectl with your package manager, or from kubernetes.io, in a version within one minor version of the cluster.', commands: [] },
     });
   },
 };
@@ -131,6 +115,7 @@ const skewCheck: Check = {
   id: 'KUBECTL_VERSION_SKEW',
   title: 'kubectl version',
   category: 'tools',
+  inapplicable: withoutKubernetes,
   looksAt: "kubectl's minor version against the cluster's (GET /version, or the version in state.json)",
   requires: ['KUBECTL_NOT_ON_PATH'],
   exitCode: 36,
@@ -153,9 +138,10 @@ const skewCheck: Check = {
     const skew = client === undefined ? 0 : Math.abs(client - (minorOf(server) ?? 0));
     if (skew > 1) {
       const own = join(ctx.paths.bin, kubectlName(ctx.host.platform));
-      return warn(`kubectl ${info.version} is ${skew} minor versions from the cluster's ${server}; kubectl supports one minor version of difference`, {
-        fix: pathFix(ctx, await exists(own), "Use the kubectl devcluster installed for this cluster: put devcluster's bin directory first on PATH."),
-      });
+      const fix = (await exists(own))
+        ? pathFix(ctx, true, `Use the kubectl in ${ctx.paths.bin}: put that directory first on PATH.`)
+        : { description: `Install a kubectl within one minor version of the cluster's ${server}.`, commands: [] };
+      return warn(`kubectl ${info.version} is ${skew} minor versions from the cluster's ${server}; kubectl supports one minor version of difference`, { fix });
     }
     return pass(`kubectl ${info.version}, cluster ${server} (from ${from})`);
   },
@@ -191,6 +177,7 @@ const kubeconfigCheck: Check = {
   id: 'KUBECONFIG_INVALID',
   title: 'kubeconfig',
   category: 'tools',
+  inapplicable: withoutKubernetes,
   looksAt: 'the KUBECONFIG variable and each file it names (or ~/.kube/config): that they parse as kubeconfig YAML',
   exitCode: 38,
   async run(ctx) {
@@ -204,7 +191,7 @@ const kubeconfigCheck: Check = {
       return fail(`${first?.path}: ${first?.problem}`, {
         details: [...broken.slice(1).map((f) => `${f.path}: ${f.problem}`), ...missing, 'kubectl refuses every command while a kubeconfig it reads is broken.'],
         fix: {
-          description: 'Repair the file, or move it aside so that kubectl works again; devcluster start writes its own entries again afterwards.',
+          description: 'Repair the file, or move it aside so that kubectl works again.',
           commands: first === undefined ? [] : moveAsideCommands(first.path),
           disruptive: true,
         },
@@ -212,7 +199,7 @@ const kubeconfigCheck: Check = {
       });
     }
     if (present.length === 0) {
-      return pass(`no kubeconfig yet (${kc.files.map((f) => f.path).join(', ')}, ${origin}); devcluster start creates it`);
+      return pass(`no kubeconfig yet (${kc.files.map((f) => f.path).join(', ')}, ${origin})`);
     }
     return pass(`${present.map((f) => f.path).join(', ')} (${origin})`, missing);
   },
@@ -222,6 +209,7 @@ const contextCheck: Check = {
   id: 'KUBECONFIG_CONTEXT_MISSING',
   title: 'kubectl context',
   category: 'tools',
+  inapplicable: withoutKubernetes,
   looksAt: "that kubeconfig's current-context names a context that exists, and whether it is devcluster's",
   requires: ['KUBECONFIG_INVALID'],
   exitCode: 38,
@@ -260,13 +248,14 @@ const staleCheck: Check = {
   id: 'KUBECONFIG_STALE_SERVER',
   title: 'kubeconfig server',
   category: 'tools',
+  inapplicable: withoutKubernetes,
   looksAt: "that the profile's context points at the API server address recorded in the profile's state.json",
   requires: ['KUBECONFIG_INVALID'],
   exitCode: 38,
   async run(ctx) {
     const kc = await kubeconfigOf(ctx);
     const ours = kc.context(ctx.profile);
-    if (ours === undefined) return skip(`no context named "${ctx.profile}" (devcluster start writes it)`);
+    if (ours === undefined) return skip(`no context named "${ctx.profile}"`);
     const want = ctx.cluster.apiServer;
     if (want === undefined) return skip(`the profile's state records no API server address`);
     const clusterName = ours.cluster ?? ctx.profile;
@@ -294,6 +283,7 @@ const permissionsCheck: Check = {
   id: 'KUBECONFIG_PERMISSIONS',
   title: 'kubeconfig permissions',
   category: 'tools',
+  inapplicable: withoutKubernetes,
   looksAt: 'that kubeconfig files (which hold credentials) are not readable by other users',
   platforms: ['linux', 'darwin'],
   requires: ['KUBECONFIG_INVALID'],
