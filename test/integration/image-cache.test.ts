@@ -2,7 +2,7 @@ import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, open, readFile, readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -17,9 +17,10 @@ import { homePaths } from '../../src/profile/paths.ts';
 import { DevclusterError } from '../../src/ui/errors.ts';
 import { REPO, runCli, snapshotTree } from '../helpers/cli.ts';
 import { FaultServer, sha256, testBytes } from '../helpers/image-server.ts';
+import { QEMU_IMG_MISSING, cleanQcow2 } from '../helpers/disk-images.ts';
 
-const QCOW2_MAGIC = Buffer.from([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3]);
-const DISK = Buffer.concat([QCOW2_MAGIC, testBytes(96 * 1024, 11)]);
+// A real qcow2: every image is read by qemu-img before it enters the cache.
+const DISK = QEMU_IMG_MISSING === false ? await readFile(await cleanQcow2(await mkdtemp(join(tmpdir(), 'devcluster-disk-')), 'tiny.qcow2', '3M')) : Buffer.alloc(0);
 const KERNEL = testBytes(20 * 1024, 12);
 const INITRD = testBytes(30 * 1024, 13);
 const FAST = { backoffMs: 5, maxBackoffMs: 20, stallTimeoutMs: 2000, retries: 2, env: {} };
@@ -60,7 +61,7 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   assert.fail(`timed out waiting for ${what}`);
 }
 
-describe('two processes fetching the same image', () => {
+describe('two processes fetching the same image', { skip: QEMU_IMG_MISSING }, () => {
   test('one downloads, the other waits on the digest lock and reuses the verified file', async () => {
     const home = await tempHome();
     const root = homePaths(home).imageCache;
@@ -98,7 +99,7 @@ describe('two processes fetching the same image', () => {
   });
 });
 
-describe('cache entries', () => {
+describe('cache entries', { skip: QEMU_IMG_MISSING }, () => {
   let home: string;
   let cache: ImageCache;
   const SHA = sha256(DISK);
@@ -254,7 +255,7 @@ async function writeBuild(dir: string, overrides: Record<string, unknown> = {}):
   return join(dir, 'manifest.json');
 }
 
-describe('resolving the image setting', () => {
+describe('resolving the image setting', { skip: QEMU_IMG_MISSING }, () => {
   let home: string;
   beforeEach(async () => {
     home = await tempHome();
@@ -292,7 +293,7 @@ describe('resolving the image setting', () => {
   });
 
   test('a mirror serving other bytes is refused', async () => {
-    server.route('/evil/v1/tiny.qcow2', { body: Buffer.concat([QCOW2_MAGIC, testBytes(96 * 1024, 66)]), plan: [] });
+    server.route('/evil/v1/tiny.qcow2', { body: Buffer.concat([DISK.subarray(0, 8), testBytes(96 * 1024, 66)]), plan: [] });
     const catalog = catalogFor('http://127.0.0.1:9/releases/');
     await rejectsWith(resolveImage({ home, image: 'tiny-1', formats: ['qcow2'], catalog, env: { DEVCLUSTER_IMAGE_MIRROR: server.url('/evil/') }, download: FAST }), 'IMAGE_CHECKSUM_MISMATCH');
   });
@@ -376,7 +377,7 @@ describe('resolving the image setting', () => {
   });
 });
 
-describe('image build', () => {
+describe('image build', { skip: QEMU_IMG_MISSING }, () => {
   const facts = { platform: 'linux' as const, arch: 'x64', uid: 0, offline: false };
 
   async function recipe(script: string, name = 'debian'): Promise<string> {
@@ -435,7 +436,7 @@ describe('image build', () => {
   });
 });
 
-describe('image commands', () => {
+describe('image commands', { skip: QEMU_IMG_MISSING }, () => {
   let home: string;
   let diskSha: string;
   const env = { DEVCLUSTER_HOST_CPUS: '4', DEVCLUSTER_HOST_MEMORY_MIB: '16384' };
@@ -450,8 +451,11 @@ describe('image commands', () => {
       return f;
     })());
     await mkdir(join(home, 'profiles', 'dev'), { recursive: true });
-    // The lifecycle records only the disk; the kernel and initrd are kept with it.
-    await writeFile(join(home, 'profiles', 'dev', 'state.json'), JSON.stringify({ profile: 'dev', image: { name: 'debian-12', sha256: diskSha, format: 'qcow2' } }));
+    // What the lifecycle records (imageStateRecord): the disk, kernel and initrd digests.
+    await writeFile(join(home, 'profiles', 'dev', 'state.json'), JSON.stringify({
+      profile: 'dev',
+      image: { name: 'debian-12', origin: 'build', sha256: diskSha, format: 'qcow2', kernel: { sha256: sha256(KERNEL) }, initrd: { sha256: sha256(INITRD) } },
+    }));
   });
 
   test('image list -o json shows names, versions, formats, digests and users', async () => {
@@ -469,35 +473,50 @@ describe('image commands', () => {
     assert.match(text.stdout, /photon-5 5\.0: devcluster image build photon \(not published yet\)/);
   });
 
-  test('image rm refuses an image a profile uses, and changes nothing', async () => {
-    const before = await snapshotTree(join(home, 'cache'));
-    const r = await runCli(['image', 'rm', 'debian-12'], { home, env });
-    assert.equal(r.code, 16);
-    assert.match(r.stderr, /IMAGE_IN_USE/);
-    assert.match(r.stderr, /profile dev uses it/);
-    const after = await snapshotTree(join(home, 'cache'));
-    delete before['/images/index.json'];
-    delete after['/images/index.json'];
-    assert.deepEqual(after, before);
-  });
-
-  test('image prune keeps what profiles use (with its kernel and initrd) and removes the rest', async () => {
+  test('image prune keeps what profiles use (with its kernel and initrd), says why, and removes the rest', async () => {
     const dry = await runCli(['image', 'prune', '--dry-run'], { home, env });
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /Would remove spare\.raw/);
     const r = await runCli(['image', 'prune'], { home, env });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /Removed spare\.raw/);
+    assert.match(r.stdout, new RegExp(`Kept debian-12-12\\.8-20250101\\.qcow2 \\(${diskSha.slice(0, 12)}\\): used by profile dev`));
     const left = (await ImageCache.forHome(home).list()).map((row) => row.sha256).sort();
     assert.deepEqual(left, [diskSha, sha256(KERNEL), sha256(INITRD)].sort());
   });
 
-  test('image rm --force removes every file of the name', async () => {
-    const r = await runCli(['image', 'rm', 'debian-12', '--force'], { home, env });
+  test('image rm <digest> of a file a profile uses is refused and changes nothing', async () => {
+    const before = await snapshotTree(join(home, 'cache'));
+    const r = await runCli(['image', 'rm', diskSha.slice(0, 16)], { home, env });
+    assert.equal(r.code, 16, r.stderr);
+    assert.match(r.stderr, /IMAGE_IN_USE/);
+    assert.match(r.stderr, /still used by name debian-12, profile dev/);
+    assert.deepEqual(await snapshotTree(join(home, 'cache')), before);
+  });
+
+  test('image rm <name> a profile uses removes the name and keeps the files, saying why', async () => {
+    const before = await snapshotTree(join(home, 'cache'));
+    const r = await runCli(['image', 'rm', 'debian-12'], { home, env });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /Removed debian-12 12\.8-20250101 \(3 files/);
-    assert.deepEqual(await ImageCache.forHome(home).list(), []);
+    assert.match(r.stdout, /Removed the name debian-12 12\.8-20250101/);
+    assert.match(r.stdout, new RegExp(`Kept debian-12-12\\.8-20250101\\.qcow2 \\(${diskSha.slice(0, 12)}\\): still used by profile dev`));
+    assert.match(r.stdout, /Removed debian-12 12\.8-20250101 \(0 files, 0 B; kept 3 in use\)/);
     assert.equal(await ImageCache.forHome(home).namedImage('debian-12'), undefined);
+    const after = await snapshotTree(join(home, 'cache'));
+    delete before['/images/index.json'];
+    delete after['/images/index.json'];
+    assert.deepEqual(after, before, 'every file is still there, byte for byte');
+    const list = JSON.parse((await runCli(['image', 'list', '-o', 'json'], { home, env })).stdout) as { images: Array<{ name: string; sha256: string; usedBy: string[] }> };
+    assert.ok(!list.images.some((i) => i.name === 'debian-12'), 'the name is no longer listed');
+    assert.deepEqual(list.images.find((i) => i.sha256 === diskSha)?.usedBy, ['dev']);
+  });
+
+  test('once the profile is gone, its files can be removed by file name', async () => {
+    await rm(join(home, 'profiles', 'dev'), { recursive: true });
+    const r = await runCli(['image', 'rm', 'debian-12-12.8-20250101.qcow2'], { home, env });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /Removed debian-12-12\.8-20250101\.qcow2 \(1 file/);
+    assert.ok(!(await ImageCache.forHome(home).list()).some((row) => row.sha256 === diskSha));
   });
 
   test('image pull photon-5 explains that it is not published', async () => {
