@@ -13,16 +13,16 @@ import {
   dnsmasqArgs,
   expectedNftSignature,
   firewallBlockers,
-  formatNet,
   gatewayOf,
   hostNetworks,
   nftSignatureOf,
-  parseCidr,
   renderNftRuleset,
   tapMarker,
   tapNameFor,
 } from './bridged-plan.ts';
-import type { DnsmasqFiles, FirewallBlocker, HostNet, Ipv4Net } from './bridged-plan.ts';
+import type { DnsmasqFiles, FirewallBlocker, HostNet } from './bridged-plan.ts';
+import { formatCidr, parseCidr } from '../../src/host/ipv4.ts';
+import type { Ipv4Net } from '../../src/host/ipv4.ts';
 import { bridgeDir, loadRegistry, reservationsOf, saveRegistry, withNetworkLock } from './bridged-registry.ts';
 import type { BridgeEntry, NetworkRegistry } from './bridged-registry.ts';
 import {
@@ -191,7 +191,7 @@ function subnetFor(s: BridgedSettings, bridge: string, existing: BridgeEntry | u
   if (existing !== undefined) {
     if (s.subnet !== 'auto') {
       const wanted = parseCidr(s.subnet);
-      if (wanted === undefined || formatNet(wanted) !== existing.subnet) {
+      if (wanted === undefined || formatCidr(wanted) !== existing.subnet) {
         throw new DevclusterError('NETWORK_SUBNET_IN_USE', `bridge ${bridge} already serves ${existing.subnet} (profiles: ${Object.keys(existing.users).join(', ') || 'none'}); subnet ${s.subnet} cannot be used on it`, {
           advice: `Use --subnet=auto or --subnet=${existing.subnet} to join that network, or --qemu-bridge=<another name> for a separate network with its own subnet.`,
         });
@@ -206,7 +206,7 @@ function subnetFor(s: BridgedSettings, bridge: string, existing: BridgeEntry | u
     return existing;
   }
   const choice = chooseSubnet(s.subnet, inUse, others);
-  if (choice.ok) return { subnet: formatNet(choice.net), gateway: gatewayOf(choice.net), createdAt: now(), marked: false, users: {} };
+  if (choice.ok) return { subnet: formatCidr(choice.net), gateway: gatewayOf(choice.net), createdAt: now(), marked: false, users: {} };
   if (choice.reason === 'in-use') {
     throw new DevclusterError('NETWORK_SUBNET_IN_USE', `subnet ${s.subnet} overlaps a network this host already uses: ${choice.conflicts.map((c) => c.source).join('; ')}`, {
       advice: 'Choose a private subnet that `ip -4 route show table all` does not list, or --subnet=auto to let devcluster pick one.',

@@ -1,17 +1,13 @@
 import { createHash } from 'node:crypto';
-import { intToIpv4, ipv4ToInt, isIpv4 } from '../../src/profile/settings.ts';
+import { broadcastOf, formatCidr, intToIpv4, ipv4ToInt, isIpv4, netContainsAddress, netmaskOf, netsOverlap, parseCidr } from '../../src/host/ipv4.ts';
+import type { Ipv4Net } from '../../src/host/ipv4.ts';
+
 
 /**
  * The pure half of QEMU bridged networking on Linux: which subnet, which
  * address, which names, and the exact nftables ruleset and dnsmasq command
  * line. Everything here is decided from data; linux-host.ts does the I/O.
  */
-
-export interface Ipv4Net {
-  /** Network address as an unsigned 32-bit integer (host bits clear). */
-  base: number;
-  prefix: number;
-}
 
 /** A network the host already uses, with where it was seen (for messages). */
 export interface HostNet {
@@ -24,36 +20,6 @@ export const NFT_FAMILY = 'ip';
 export const NFT_TABLE = 'devcluster';
 export const HOST_RECORD = 'host.devcluster.internal';
 
-export function maskOf(prefix: number): number {
-  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-}
-
-/** "a.b.c.d/n" or a bare address (a /32); host bits are cleared. */
-export function parseCidr(text: string): Ipv4Net | undefined {
-  const [ip, len, extra] = text.split('/');
-  if (extra !== undefined || ip === undefined || !isIpv4(ip)) return undefined;
-  const prefix = len === undefined ? 32 : Number(len);
-  if (!/^\d{1,2}$/.test(len ?? '32') || prefix > 32) return undefined;
-  return { base: (ipv4ToInt(ip) & maskOf(prefix)) >>> 0, prefix };
-}
-
-export function formatNet(n: Ipv4Net): string {
-  return `${intToIpv4(n.base)}/${n.prefix}`;
-}
-
-export function overlaps(a: Ipv4Net, b: Ipv4Net): boolean {
-  const m = maskOf(Math.min(a.prefix, b.prefix));
-  return ((a.base & m) >>> 0) === ((b.base & m) >>> 0);
-}
-
-export function contains(n: Ipv4Net, ip: number): boolean {
-  return ((ip & maskOf(n.prefix)) >>> 0) === n.base;
-}
-
-export function broadcastOf(n: Ipv4Net): number {
-  return (n.base | (~maskOf(n.prefix) >>> 0)) >>> 0;
-}
-
 export function gatewayOf(n: Ipv4Net): string {
   return intToIpv4(n.base + 1);
 }
@@ -61,10 +27,6 @@ export function gatewayOf(n: Ipv4Net): string {
 /** Guests start at .10 where the subnet has room for it, else right after the gateway. */
 export function firstGuestOf(n: Ipv4Net): number {
   return n.prefix <= 27 ? n.base + 10 : n.base + 2;
-}
-
-export function netmaskOf(n: Ipv4Net): string {
-  return intToIpv4(maskOf(n.prefix));
 }
 
 /**
@@ -119,7 +81,7 @@ export function hostNetworks(routes: unknown, addrs: unknown): HostNet[] {
 }
 
 export function conflictsOf(net: Ipv4Net, inUse: readonly HostNet[], ignoreDev?: string): HostNet[] {
-  return inUse.filter((h) => (ignoreDev === undefined || h.dev !== ignoreDev) && overlaps(net, h.net));
+  return inUse.filter((h) => (ignoreDev === undefined || h.dev !== ignoreDev) && netsOverlap(net, h.net));
 }
 
 export type SubnetChoice =
@@ -156,8 +118,8 @@ export function chooseAddress(net: Ipv4Net, requested: string, taken: ReadonlyMa
   if (requested !== 'auto') {
     if (!isIpv4(requested)) return { ok: false, reason: `${requested} is not an IPv4 address` };
     const ip = ipv4ToInt(requested);
-    if (!contains(net, ip)) return { ok: false, reason: `${requested} is outside the bridge's subnet ${formatNet(net)}` };
-    if (ip === net.base || ip === gateway || ip > last) return { ok: false, reason: `${requested} is the network, gateway or broadcast address of ${formatNet(net)}` };
+    if (!netContainsAddress(net, ip)) return { ok: false, reason: `${requested} is outside the bridge's subnet ${formatCidr(net)}` };
+    if (ip === net.base || ip === gateway || ip > last) return { ok: false, reason: `${requested} is the network, gateway or broadcast address of ${formatCidr(net)}` };
     const holder = taken.get(requested);
     if (holder !== undefined) return { ok: false, reason: `${requested} is already used by profile ${holder}` };
     return { ok: true, ip: requested };
@@ -166,7 +128,7 @@ export function chooseAddress(net: Ipv4Net, requested: string, taken: ReadonlyMa
     const text = intToIpv4(ip);
     if (!taken.has(text)) return { ok: true, ip: text };
   }
-  return { ok: false, reason: `every address of ${formatNet(net)} is taken` };
+  return { ok: false, reason: `every address of ${formatCidr(net)} is taken` };
 }
 
 function shortHash(text: string, hexChars: number): string {
@@ -225,7 +187,7 @@ export function renderNftRuleset(bridges: readonly BridgeNat[]): string {
     if (!IFNAME.test(b.bridge)) throw new Error(`renderNftRuleset: bad interface name ${b.bridge}`);
     const net = parseCidr(b.subnet);
     if (net === undefined) throw new Error(`renderNftRuleset: bad subnet ${b.subnet}`);
-    const cidr = formatNet(net);
+    const cidr = formatCidr(net);
     // Only what leaves the host through another interface: DHCP broadcasts and multicast on the bridge itself need no NAT.
     nat.push(`    ip saddr ${cidr} ip daddr != ${cidr} oifname != "${b.bridge}" counter masquerade`);
     fwd.push(`    iifname "${b.bridge}" counter accept`, `    oifname "${b.bridge}" counter accept`);
@@ -297,7 +259,7 @@ function ruleSummary(expr: unknown[]): string {
 export function expectedNftSignature(bridges: readonly BridgeNat[]): string[] {
   const out = ['chain postrouting nat postrouting 100 accept', 'chain forward filter forward 0 accept'];
   for (const b of bridges) {
-    const cidr = formatNet(parseCidr(b.subnet) ?? { base: 0, prefix: 0 });
+    const cidr = formatCidr(parseCidr(b.subnet) ?? { base: 0, prefix: 0 });
     out.push(`rule postrouting ip saddr == ${cidr} ip daddr != ${cidr} oifname != ${b.bridge} counter masquerade`);
     out.push(`rule forward iifname == ${b.bridge} counter accept`, `rule forward oifname == ${b.bridge} counter accept`);
   }

@@ -1,41 +1,20 @@
-import { intToIpv4, ipv4ToInt, isIpv4 } from '../profile/settings.ts';
+import { formatCidr, isIpv4, netContains, netsOverlap, parseCidr } from '../host/ipv4.ts';
+import type { Ipv4Net } from '../host/ipv4.ts';
+
+export { formatCidr, parseCidr };
 
 /**
  * IPv4 networks, host routing tables and NO_PROXY coverage: the pure parts of
  * the network checks, kept apart so every format is tested from fixtures.
  */
-export interface Cidr {
-  base: number;
-  prefix: number;
-}
+/** A network as the route checks use it. */
+export type Cidr = Ipv4Net;
 
 /** The Kubernetes service and pod ranges devcluster's clusters use. */
 export const CLUSTER_RANGES = ['10.96.0.0/12', '10.244.0.0/16'] as const;
 
-export function parseCidr(text: string): Cidr | undefined {
-  const m = /^([\d.]+)(?:\/(\d{1,2}))?$/.exec(text.trim());
-  if (m === null || !isIpv4(m[1] ?? '')) return undefined;
-  const prefix = m[2] === undefined ? 32 : Number(m[2]);
-  if (prefix > 32) return undefined;
-  return { base: (ipv4ToInt(m[1] ?? '') & maskOf(prefix)) >>> 0, prefix };
-}
-
-function maskOf(prefix: number): number {
-  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-}
-
-export function formatCidr(c: Cidr): string {
-  return `${intToIpv4(c.base)}/${c.prefix}`;
-}
-
-/** True when `outer` contains all of `inner`. */
-export function cidrContains(outer: Cidr, inner: Cidr): boolean {
-  return outer.prefix <= inner.prefix && ((inner.base & maskOf(outer.prefix)) >>> 0) === outer.base;
-}
-
-export function cidrsOverlap(a: Cidr, b: Cidr): boolean {
-  return cidrContains(a, b) || cidrContains(b, a);
-}
+export const cidrContains = netContains;
+export const cidrsOverlap = netsOverlap;
 
 export interface Route {
   destination: Cidr;

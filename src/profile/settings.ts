@@ -2,6 +2,7 @@ import { isAbsolute } from 'node:path';
 import { DRIVER_DESCRIPTORS, findDriver, driverNamesForHelp } from '../../drivers/names.ts';
 import { hostFacts } from '../host/platform.ts';
 import { inputError } from '../ui/errors.ts';
+import { intToIpv4, ipv4ToInt, isIpv4, netContainsAddress } from '../host/ipv4.ts';
 import { invalid, parseBool } from './setting-parsers.ts';
 import type { SettingDefinition, SettingValue } from './setting-parsers.ts';
 
@@ -90,19 +91,8 @@ const PRIVATE_RANGES: ReadonlyArray<[number, number]> = [
   [ipv4ToInt('192.168.0.0'), 16],
 ];
 
-export function ipv4ToInt(ip: string): number {
-  const parts = ip.split('.').map(Number);
-  return (((parts[0] ?? 0) << 24) | ((parts[1] ?? 0) << 16) | ((parts[2] ?? 0) << 8) | (parts[3] ?? 0)) >>> 0;
-}
 
-export function isIpv4(text: string): boolean {
-  return /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(text);
-}
 
-function inRange(ip: number, base: number, prefix: number): boolean {
-  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  return ((ip & mask) >>> 0) === ((base & mask) >>> 0);
-}
 
 function parseSubnet(raw: string, origin: string): string {
   const v = raw.trim();
@@ -115,13 +105,10 @@ function parseSubnet(raw: string, origin: string): string {
   if (prefix < 16 || prefix > 29) throw invalid(origin, raw, accepted);
   const hostBits = (1 << (32 - prefix)) - 1;
   if ((ip & hostBits) !== 0) throw invalid(origin, raw, accepted, `The address has host bits set; did you mean ${intToIpv4((ip & ~hostBits) >>> 0)}/${prefix}?`);
-  if (!PRIVATE_RANGES.some(([base, p]) => inRange(ip, base, p) && prefix >= p)) throw invalid(origin, raw, accepted);
+  if (!PRIVATE_RANGES.some(([base, p]) => netContainsAddress({ base, prefix: p }, ip) && prefix >= p)) throw invalid(origin, raw, accepted);
   return v;
 }
 
-export function intToIpv4(n: number): string {
-  return [24, 16, 8, 0].map((s) => (n >>> s) & 255).join('.');
-}
 
 function parseStaticIp(raw: string, origin: string): string {
   const v = raw.trim();

@@ -5,6 +5,7 @@
  * something the guest would read differently.
  */
 import { BlockList, isIP, isIPv4 } from 'node:net';
+import { ipv4ToInt } from '../host/ipv4.ts';
 import { posix } from 'node:path';
 import { errorDef, inputError, registerErrors } from '../ui/errors.ts';
 import { checkEd25519PrivateKey, hasControlCharacter, parsePublicKeyLine } from './openssh-format.ts';
@@ -220,9 +221,6 @@ function validateIp(field: string, value: unknown): { address: string; family: 4
   return { address, family: family as 4 | 6 };
 }
 
-function ipv4ToInt(address: string): number {
-  return address.split('.').reduce((n, part) => n * 256 + Number(part), 0);
-}
 
 function validateStaticNetwork(value: Record<string, unknown>, mac: string | undefined): SeedNetwork {
   const cidr = requireString('network.address', value.address);

@@ -7,17 +7,15 @@ import {
   dnsmasqArgs,
   expectedNftSignature,
   firewallBlockers,
-  formatNet,
   hostNetworks,
   nftHasTable,
   nftSignatureOf,
-  overlaps,
-  parseCidr,
   renderNftRuleset,
   tapMarker,
   tapNameFor,
 } from '../../drivers/qemu/bridged-plan.ts';
 import type { HostNet } from '../../drivers/qemu/bridged-plan.ts';
+import { formatCidr as formatNet, netsOverlap as overlaps, parseCidr } from '../../src/host/ipv4.ts';
 
 const net = (cidr: string) => {
   const n = parseCidr(cidr);

@@ -18,7 +18,7 @@ import type { Route } from '../net.ts';
 import { powershellJsonText, WINDOWS_QUERIES } from '../powershell.ts';
 import { envLines, userShell } from '../shell.ts';
 import { applyShellLine, applyText } from './tools.ts';
-import { isIpv4 } from '../../profile/settings.ts';
+import { isIpv4 } from '../../host/ipv4.ts';
 import type { Check, CheckContext, DoctorContext } from '../types.ts';
 
 /** The VM's subnet: what the running profile uses, else an explicit setting; undefined while it is "auto". */
