@@ -4,12 +4,8 @@ import { homePaths, profilePaths } from '../profile/paths.ts';
 import { resolveProfileName } from '../profile/config.ts';
 import { commandLog } from '../ui/context.ts';
 import { inputError } from '../ui/errors.ts';
+import { tail } from '../host/exec.ts';
 import type { LifecycleOptions } from './profile-context.ts';
-
-function lastLines(text: string, n: number): string {
-  const lines = text.trimEnd().split('\n');
-  return lines.slice(-n).join('\n');
-}
 
 /** The newest command log that is not this run's own. */
 export async function lastCommandLog(home: string): Promise<string | undefined> {
@@ -44,9 +40,9 @@ export async function showLogs(options: LifecycleOptions, o: { lines: string; bu
   const serial = profilePaths(options.home, name).serialLog;
   const serialText = await readFile(serial, 'utf8').catch(() => undefined);
   options.out.line(options.out.paint('bold', `==> serial console of ${name} (${serial}) <==`));
-  options.out.line(serialText === undefined ? '(no serial log: the VM has not been started)' : lastLines(serialText, n));
+  options.out.line(serialText === undefined ? '(no serial log: the VM has not been started)' : tail(serialText, n));
   const last = await lastCommandLog(options.home);
   options.out.line('');
   options.out.line(options.out.paint('bold', `==> last command log (${last ?? 'none'}) <==`));
-  if (last !== undefined) options.out.line(lastLines(await readFile(last, 'utf8'), n));
+  if (last !== undefined) options.out.line(tail(await readFile(last, 'utf8'), n));
 }

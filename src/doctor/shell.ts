@@ -1,3 +1,4 @@
+import { quoteShellArg as shQuote } from '../host/posix-quote.ts';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { writeFileAtomic } from '../profile/atomic.ts';
@@ -34,9 +35,7 @@ export function userShell(env: NodeJS.ProcessEnv, platform: NodeJS.Platform): Pr
 }
 
 /** Quotes for sh-like shells only when needed, for display in fix commands. */
-export function shQuote(s: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
+export { shQuote };
 
 function dq(s: string): string {
   return `"${s.replace(/(["\\$`])/g, '\\$1')}"`;

@@ -1,4 +1,4 @@
-import { quoteArgv } from './quote.ts';
+import { quoteArgv } from '../host/posix-quote.ts';
 
 /**
  * The command line for the system OpenSSH client (`devcluster ssh`): it gives

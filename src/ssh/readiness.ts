@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { logLine } from '../ui/context.ts';
 import { DevclusterError, isDevclusterError } from '../ui/errors.ts';
 import { formatDuration } from './errors.ts';
-import { quoteShellArg } from './quote.ts';
+import { quoteShellArg } from '../host/posix-quote.ts';
 import { connect, describeNetworkError } from './session.ts';
 import type { SshSession } from './session.ts';
 

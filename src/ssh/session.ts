@@ -1,3 +1,4 @@
+import { tail } from '../host/exec.ts';
 import { randomBytes } from 'node:crypto';
 import type { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
@@ -11,7 +12,7 @@ import { formatDuration } from './errors.ts';
 import { parsePublicKeyLine } from './keys.ts';
 import type { ParsedPublicKey } from './keys.ts';
 import { sshHostKeyFingerprint } from './known-hosts.ts';
-import { quoteArgv } from './quote.ts';
+import { quoteArgv } from '../host/posix-quote.ts';
 
 /**
  * SSH sessions to the guest over node-ssh (ssh2). The host key is checked
@@ -486,10 +487,6 @@ function transferError(endpoint: string, what: string, e: SshLibraryError, advic
 
 function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
   if (signal?.aborted === true) throw new DevclusterError('INTERRUPTED', `${what} was cancelled`);
-}
-
-function tail(text: string, lines: number): string {
-  return text.trimEnd().split('\n').slice(-lines).join('\n');
 }
 
 function octal(mode: number): string {

@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sshCommandLine, sshConfigPath } from '../../src/ssh/interactive.ts';
-import { quoteArgv, quoteShellArg } from '../../src/ssh/quote.ts';
+import { quoteArgv, quoteShellArg } from '../../src/host/posix-quote.ts';
 
 describe('quoting for the remote POSIX shell', () => {
   test('safe words stay bare, others are single-quoted', () => {

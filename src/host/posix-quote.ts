@@ -1,6 +1,6 @@
 /**
- * SSH sends a command as one string that the remote login shell parses, so
- * an argument array must be quoted for a POSIX shell to arrive intact.
+ * Words for a POSIX shell: SSH sends a command as one string that the remote
+ * login shell parses, and the doctor shows fix commands a user pastes.
  */
 
 const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
