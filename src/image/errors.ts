@@ -12,7 +12,7 @@ import { errorDef, registerErrors } from '../ui/errors.ts';
  *   46 qemu-img cannot read the image as the format it claims.
  * - usage (2): what the user typed names no usable image.
  * - program decade (10s): the cache or a catalog/manifest is inconsistent, or an
- *   image is still used by a profile.
+ *   image is still used by a name or a profile.
  * - host decade (30s): a recipe cannot be built on this host, or its build failed;
  *   33 qemu-img, which every image is checked with, is missing.
  *   Root for `image build debian` reuses HOST_NEEDS_ROOT (37).
@@ -34,7 +34,7 @@ export const IMAGE_ERRORS = {
   IMAGE_MIRROR_INVALID: errorDef('usage', 2, 'DEVCLUSTER_IMAGE_MIRROR is not an http(s) URL or a FROM=TO pair of them.'),
 
   IMAGE_NOT_BUILT: errorDef('program', 14, 'The catalog image is built locally and has not been built (imported) on this host yet.'),
-  IMAGE_IN_USE: errorDef('program', 16, 'The image is used by a profile; removing it would break that cluster.'),
+  IMAGE_IN_USE: errorDef('program', 16, 'The cached image is still used by a name or by a profile\'s VM (or a profile\'s state cannot be read, so it may be); nothing was removed.'),
   IMAGE_CATALOG_INVALID: errorDef('program', 17, 'The image catalog shipped with devcluster, or the cache index, is malformed.'),
   IMAGE_MANIFEST_INVALID: errorDef('program', 19, 'A built image\'s manifest.json is missing, malformed or does not match its files.'),
 
