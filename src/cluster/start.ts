@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { endpointFor } from '../../drivers/driver.ts';
-import type { Availability, BootImage, Driver, DriverContext, Endpoint, GuestAddress, NetworkPlan, PortRequest, VmState } from '../../drivers/driver.ts';
+import type { AddressSource, Availability, BootImage, Driver, DriverContext, Endpoint, GuestAddress, NetworkPlan, PortRequest, VmState } from '../../drivers/driver.ts';
 import { ensureProfileKeys } from '../ssh/keys.ts';
 import type { ProfileKeys } from '../ssh/keys.ts';
 import { pinHostKey } from '../ssh/known-hosts.ts';
@@ -24,6 +24,13 @@ import type { ProfileState } from '../profile/state.ts';
 export const READINESS_MARKER = '/var/lib/devcluster/ready';
 
 const SSH_PORT: PortRequest = { name: 'ssh', guestPort: 22 };
+
+const ADDRESS_SOURCE: Readonly<Record<AddressSource, string>> = {
+  static: 'the static address in the network plan',
+  'hypervisor-api': 'the hypervisor reports it once the guest tools run',
+  'dhcp-leases': 'the DHCP server\'s leases',
+  'port-forward': 'ports forwarded on 127.0.0.1',
+};
 
 export interface StartOptions extends LifecycleOptions {
   /** false with --no-kubernetes, true with --kubernetes; undefined: what the profile was created with (new: true). */
@@ -93,7 +100,7 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
     if (vmState === 'running') await steps.skip('Starting the VM', 'already running');
     else await steps.run('Starting the VM', () => bootVm(plan.driver, dctx, vmState));
     vmBooted = true;
-    const reached = await steps.run('Waiting for the guest (SSH)', (update) => waitForGuest(options, p, plan.driver, dctx, keys, update));
+    const reached = await steps.run('Waiting for the guest (SSH)', (update) => waitForGuest(options, p, plan.driver, dctx, keys, network, update));
     return {
       profile: p.name,
       driver: plan.driver.info.name,
@@ -159,7 +166,7 @@ async function createVm(p: OpenProfile, plan: StartPlan, dctx: DriverContext, in
     hostname: p.name,
     authorizedKeys: [input.keys.clientPublicKey],
     hostKey: { privateKey: input.keys.hostPrivateKey, publicKey: input.keys.hostPublicKey },
-    network: seedNetwork(input.network),
+    network: seedNetwork(plan.driver, input.network),
     readinessMarker: READINESS_MARKER,
   });
   const vm = { cpus: Number(p.settings['cpus']), memoryMiB: Number(p.settings['memory']), diskMiB: Number(p.settings['disk-size']) };
@@ -171,8 +178,8 @@ async function createVm(p: OpenProfile, plan: StartPlan, dctx: DriverContext, in
 }
 
 /** The seed matches the NIC by MAC only when the driver knows the MAC before the VM exists. */
-function seedNetwork(plan: NetworkPlan): SeedNetwork {
-  const match = plan.mac === undefined ? {} : { mac: plan.mac };
+function seedNetwork(driver: Driver, plan: NetworkPlan): SeedNetwork {
+  const match = driver.info.features.macKnown === 'plan' && plan.mac !== undefined ? { mac: plan.mac } : {};
   if (plan.guestAddress.kind === 'static') {
     return { mode: 'static', ...match, address: plan.guestAddress.cidr, gateway: plan.guestAddress.gateway, dns: plan.dns };
   }
@@ -199,6 +206,7 @@ async function waitForGuest(
   driver: Driver,
   dctx: DriverContext,
   keys: ProfileKeys,
+  network: NetworkPlan,
   update: (detail: string) => void,
 ): Promise<{ address: GuestAddress; ssh: Endpoint }> {
   const timeouts = options.sshTimeouts ?? DEFAULT_SSH_TIMEOUTS;
@@ -207,6 +215,8 @@ async function waitForGuest(
     driver,
     dctx,
     async (signal) => {
+      const mode = driver.info.features.networkModes[network.mode];
+      update(`finding the guest's address (${ADDRESS_SOURCE[mode?.address ?? 'static']})`);
       const address = await driver.address({ ...dctx, signal }, { deadline: Date.now() + timeouts.banner, onProgress: update });
       const ssh = endpointFor(address, SSH_PORT.guestPort);
       await pinHostKey(p.paths.knownHosts, ssh.host, ssh.port, keys.hostPublicKey);

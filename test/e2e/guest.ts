@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { runCli } from '../helpers/cli.ts';
 import type { CliResult } from '../helpers/cli.ts';
+import { skipUnlessPresent } from '../helpers/prerequisite.ts';
 
 export const E2E_HOME = process.env['DEVCLUSTER_E2E_HOME'] ?? '/var/cache/devcluster-test/e2e-home';
 
@@ -25,8 +26,9 @@ export async function ensureDebianImage(): Promise<void> {
   if (built.code !== 0) throw new Error(`devcluster image build debian failed (${built.code}):\n${built.stdout}\n${built.stderr}`);
 }
 
-export function requireRootAndQemu(): string | undefined {
-  if (process.getuid?.() !== 0) return 'needs root (building the Debian image with mmdebstrap)';
-  if (!existsSync('/usr/bin/qemu-system-x86_64')) return 'needs qemu-system-x86_64';
-  return undefined;
+/** The e2e suite's prerequisites: a skip reason off CI; under CI a missing one throws. */
+export function requireRootAndQemu(): string | false {
+  if (process.getuid?.() !== 0) return skipUnlessPresent('needs root (building the Debian image with mmdebstrap)');
+  if (!existsSync('/usr/bin/qemu-system-x86_64')) return skipUnlessPresent('needs qemu-system-x86_64');
+  return false;
 }

@@ -53,14 +53,14 @@ function dnsmasqFor(bridge: string): number[] {
 }
 
 before(async () => {
-  if (skip !== undefined) return;
+  if (skip !== false) return;
   await ensureDebianImage();
   await run('ip', ['netns', 'add', NS]);
   await run('ip', ['netns', 'exec', NS, 'ip', 'link', 'set', 'lo', 'up']);
 });
 
 after(async () => {
-  if (skip !== undefined) return;
+  if (skip !== false) return;
   await inNs(['delete', '-p', PROFILE]);
   await run('ip', ['netns', 'delete', NS]).catch(() => undefined);
 });

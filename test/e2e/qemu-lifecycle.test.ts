@@ -2,7 +2,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CLI } from '../helpers/cli.ts';
@@ -28,15 +28,16 @@ function qemuProcessesOf(dir: string): number[] {
 }
 
 before(async () => {
-  if (skip !== undefined) return;
+  if (skip !== false) return;
   await ensureDebianImage();
   await e2e(['delete', '-p', PROFILE]);
 });
 
 after(async () => {
-  if (skip !== undefined) return;
+  if (skip !== false) return;
   await e2e(['delete', '-p', PROFILE]);
   await e2e(['delete', '-p', `${PROFILE}-kill`]);
+  await e2e(['delete', '-p', `${PROFILE}-crash`]);
 });
 
 test('start, ssh, stop, start again with the same disk and host key, delete leaves nothing', { skip, timeout: 30 * 60_000 }, async () => {
@@ -73,13 +74,20 @@ test('start, ssh, stop, start again with the same disk and host key, delete leav
   assert.equal(stoppedStatus.code & 1, 1, 'status exit code has the host bit');
   assert.equal((JSON.parse(stoppedStatus.stdout) as { host: string }).host, 'Stopped');
 
-  const restarted = await e2e(['start', '-p', PROFILE, ...VM_FLAGS]);
+  // The profile remembers it was made without Kubernetes: no flag needs repeating.
+  const restarted = await e2e(['start', '-p', PROFILE]);
   assert.equal(restarted.code, 0, `${restarted.stdout}\n${restarted.stderr}`);
   assert.equal(await readFile(join(profileDir, 'keys', 'known_hosts'), 'utf8'), knownHosts, 'the pinned host key did not change');
   const kept = await e2e(['ssh', '-p', PROFILE, '--', 'cat', '~/before-stop']);
   assert.equal(kept.stdout.trim(), 'kept', 'a file written before the stop is still there');
-  const ip = await e2e(['ip', '-p', PROFILE]);
-  assert.equal(ip.stdout.trim(), '10.0.2.15');
+  // Behind user-mode NAT the host reaches the guest on 127.0.0.1 through forwarded ports.
+  const ip = await e2e(['ip', '-p', PROFILE, '-o', 'json']);
+  const ipDoc = JSON.parse(ip.stdout) as { ip: string | null; host: string; ssh: { host: string; port: number }; forwards: Array<{ guestPort: number; port: number }> };
+  assert.equal(ipDoc.ip, null);
+  assert.equal(ipDoc.host, '127.0.0.1');
+  assert.deepEqual(ipDoc.forwards.map((f) => f.guestPort), [22]);
+  assert.equal(ipDoc.forwards[0]?.port, ipDoc.ssh.port);
+  assert.equal((await e2e(['ip', '-p', PROFILE])).stdout.trim(), '127.0.0.1');
 
   const deleted = await e2e(['delete', '-p', PROFILE]);
   assert.equal(deleted.code, 0, deleted.stderr);
@@ -108,7 +116,44 @@ test('kill -9 of devcluster during start, then start again succeeds', { skip, ti
   assert.equal(qemuProcessesOf(dir).length, 1, 'the VM started by the killed run is reused, not doubled');
   const hostname = await e2e(['ssh', '-p', profile, '--', 'hostname']);
   assert.equal(hostname.stdout.trim(), profile);
-  assert.equal((await e2e(['delete', '-p', profile])).code, 0);
-  assert.deepEqual(qemuProcessesOf(dir), []);
+
+  // A truncated state file: status says so, delete still stops the VM and removes every file.
+  const statePath = join(dir, 'state.json');
+  await writeFile(statePath, (await readFile(statePath, 'utf8')).slice(0, 40));
+  const status = await e2e(['status', '-p', profile, '-o', 'json']);
+  assert.notEqual(status.code, 0);
+  assert.match((JSON.parse(status.stdout) as { problem: string }).problem, /damaged/);
+  const deleted = await e2e(['delete', '-p', profile]);
+  assert.equal(deleted.code, 0, `${deleted.stdout}\n${deleted.stderr}`);
+  assert.deepEqual(qemuProcessesOf(dir), [], 'the VM of a profile with a damaged state is stopped');
+  assert.equal(existsSync(dir), false);
+});
+
+test('QEMU killed while start waits for SSH: start fails within seconds with the cause, the lock is free, delete is clean', { skip, timeout: 30 * 60_000 }, async () => {
+  const profile = `${PROFILE}-crash`;
+  const dir = join(E2E_HOME, 'profiles', profile);
+  const child = spawn(process.execPath, [CLI, 'start', '-p', profile, ...VM_FLAGS], {
+    env: { ...process.env, DEVCLUSTER_HOME: E2E_HOME, CI: 'true', NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 5 * 60_000;
+  while (qemuProcessesOf(dir).length === 0 && Date.now() < deadline) await sleep(200);
+  const [pid] = qemuProcessesOf(dir);
+  assert.ok(pid !== undefined, 'QEMU never started');
+  process.kill(pid, 'SIGKILL');
+  // The SSH banner stage alone would wait 10 minutes; the VM watch must end it long before the test's timeout.
+  const code = await exited;
+  assert.equal(code, 67, output);
+  assert.match(output, /VM_DIED/);
+  assert.match(output, /QEMU process is gone/);
+  assert.ok(!existsSync(join(dir, 'lock.json')), 'the profile lock is released');
+  const status = await e2e(['status', '-p', profile, '-o', 'json']);
+  assert.equal((JSON.parse(status.stdout) as { host: string }).host, 'Stopped');
+  const deleted = await e2e(['delete', '-p', profile]);
+  assert.equal(deleted.code, 0, deleted.stderr);
   assert.equal(existsSync(dir), false);
 });
