@@ -41,6 +41,13 @@ export async function flatVmdk(dir: string, name = 'flat.vmdk'): Promise<string>
   return join(dir, name);
 }
 
+/** A sparse VMDK (binary KDMV header, no text descriptor) whose embedded descriptor names a parent disk. */
+export async function childVmdk(dir: string, name = 'child.vmdk'): Promise<string> {
+  await qemuImg(['create', '-q', '-f', 'vmdk', `${name}.parent.vmdk`, '1M'], dir);
+  await qemuImg(['create', '-q', '-f', 'vmdk', '-b', `${name}.parent.vmdk`, '-F', 'vmdk', name], dir);
+  return join(dir, name);
+}
+
 /** A streamOptimized VMDK (what an OVA carries): one self-contained file. */
 export async function streamVmdk(dir: string, name = 'disk1.vmdk'): Promise<string> {
   const source = await cleanQcow2(dir, `${name}.source.qcow2`);

@@ -12,7 +12,7 @@ import { DevclusterError } from '../../src/ui/errors.ts';
 import { runCli } from '../helpers/cli.ts';
 import { FaultServer, sha256, testBytes } from '../helpers/image-server.ts';
 import {
-  QEMU_IMG_MISSING, backedQcow2, cleanOva, cleanQcow2, dataFileQcow2, flatVmdk, ovfNaming, rawDisk, streamVmdk, writeTar,
+  QEMU_IMG_MISSING, backedQcow2, childVmdk, cleanOva, cleanQcow2, dataFileQcow2, flatVmdk, ovfNaming, rawDisk, streamVmdk, writeTar,
 } from '../helpers/disk-images.ts';
 
 /**
@@ -87,6 +87,7 @@ describe('images that name another file are refused on the way in', { skip: QEMU
     { what: 'a qcow2 with a backing file that does not exist', make: (d) => backedQcow2(d, '/etc/shadow', 'shadow.qcow2'), names: /"\/etc\/shadow"/ },
     { what: 'a qcow2 with an external data file', make: (d) => dataFileQcow2(d, join(d, 'data.raw')), names: /data\.raw.*data-file/ },
     { what: 'a monolithicFlat VMDK (text descriptor plus extent)', make: (d) => flatVmdk(d), names: /"flat-flat\.vmdk" \(VMDK extent\)/ },
+    { what: 'a sparse VMDK whose embedded descriptor names a parent', make: (d) => childVmdk(d), names: /"child\.vmdk\.parent\.vmdk" \(.*backing-filename/ },
     {
       what: 'an OVA whose member is a symbolic link',
       make: (d) => writeTar(join(d, 'link.ova'), [{ name: 'a.ovf', data: Buffer.from(ovfNaming(['disk1.vmdk'])) }, { name: 'disk1.vmdk', type: '2', linkName: secret }]),
