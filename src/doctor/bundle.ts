@@ -52,6 +52,37 @@ function environmentText(env: NodeJS.ProcessEnv): string {
   return keys.map((k) => `${k}=${maskProxyPassword(env[k] ?? '')}`).join('\n');
 }
 
+/** Lines kept from each journal: enough for a failed boot or a crash loop, small enough to attach. */
+const JOURNAL_LINES = '3000';
+
+/**
+ * The guest journals the bundle collects: the whole boot, containerd, and
+ * the kubelet unless the profile has no Kubernetes. The journal of system
+ * units is readable only by root and the adm/systemd-journal groups, so each
+ * runs through `sudo -n` (the guest user's sudo needs no password; -n makes
+ * a password prompt an error instead of a hang).
+ */
+export function guestJournals(kubernetes: boolean | undefined): Array<{ name: string; argv: string[] }> {
+  const units = kubernetes === false ? ['containerd'] : ['kubelet', 'containerd'];
+  const journal = (...args: string[]) => ['sudo', '-n', 'journalctl', ...args, '-n', JOURNAL_LINES, '--no-pager'];
+  return [{ name: 'boot', argv: journal('-b') }, ...units.map((unit) => ({ name: unit, argv: journal('-u', unit) }))];
+}
+
+/**
+ * Runs a journal command; when sudo itself fails (not installed, or it
+ * wants a password), runs journalctl without it so the bundle still holds
+ * what the user may read, and says so.
+ */
+export async function readGuestJournal(guest: GuestAccessor, argv: readonly string[], signal?: AbortSignal): Promise<{ stdout: string; stderr: string; exitCode: number; withoutSudo: boolean; sudoProblem?: string }> {
+  const opts = { timeoutMs: 30_000, ...(signal === undefined ? {} : { signal }) };
+  const r = await guest.exec(argv, opts);
+  const sudoFailed = argv[0] === 'sudo' && r.exitCode !== 0 && (r.exitCode === 127 || /^sudo: /m.test(r.stderr));
+  if (!sudoFailed) return { ...r, withoutSudo: false };
+  const plain = await guest.exec(argv.slice(argv.indexOf('journalctl')), opts);
+  const problem = r.stderr.trim().split('\n').filter((l) => l.trim() !== '').slice(-1)[0] ?? `exit ${r.exitCode}`;
+  return { ...plain, withoutSudo: true, sudoProblem: problem };
+}
+
 function isContext(x: unknown): x is DoctorContext {
   return typeof x === 'object' && x !== null && 'exec' in x && 'profilePaths' in x;
 }
@@ -59,7 +90,8 @@ function isContext(x: unknown): x is DoctorContext {
 /**
  * `devcluster logs --bundle`: a zip for a bug report with the doctor's JSON
  * report, the newest command logs, the VM's serial log, the profile's state
- * and, when the guest answers, the kubelet and containerd journals. Every
+ * and, when the guest answers, its boot, containerd and (with Kubernetes)
+ * kubelet journals, read as root. Every
  * file passes through the redaction of secrets and proxy passwords.
  */
 export async function createSupportBundle(contextOrOptions: DoctorContext | SupportBundleOptions, maybeOptions: SupportBundleOptions = {}): Promise<string> {
@@ -103,14 +135,17 @@ export async function createSupportBundle(contextOrOptions: DoctorContext | Supp
   }
 
   if (guest !== undefined) {
-    for (const unit of ['kubelet', 'containerd']) {
+    for (const j of guestJournals(ctx.cluster.kubernetes)) {
       try {
-        const r = await guest.exec(['journalctl', '-u', unit, '-n', '3000', '--no-pager'], { timeoutMs: 30_000, ...(options.signal === undefined ? {} : { signal: options.signal }) });
-        files.push({ name: `guest/${unit}.journal.txt`, text: r.stdout + (r.stderr.trim() === '' ? '' : `\n--- stderr ---\n${r.stderr}`) });
+        const r = await readGuestJournal(guest, j.argv, options.signal);
+        const note = r.withoutSudo ? `(sudo -n failed in the guest: ${r.sudoProblem}; read without it, so entries of other users and the system may be missing)\n` : '';
+        files.push({ name: `guest/${j.name}.journal.txt`, text: note + r.stdout + (r.stderr.trim() === '' ? '' : `\n--- stderr (exit ${r.exitCode}) ---\n${r.stderr}`) });
+        if (r.withoutSudo) notes.push(`The guest's ${j.name} journal was read without sudo: ${r.sudoProblem}.`);
       } catch (e) {
-        notes.push(`The ${unit} journal could not be read: ${(e as Error).message}`);
+        notes.push(`The ${j.name} journal could not be read: ${(e as Error).message}`);
       }
     }
+    if (ctx.cluster.kubernetes === false) notes.push('No kubelet journal: the profile was created without Kubernetes.');
   } else {
     notes.push('No guest journals: no SSH access to a running VM.');
   }

@@ -14,7 +14,9 @@ import { powershellSyntaxProblems } from '../helpers/powershell.ts';
 
 /** The doctor's parsers against the real tools of this machine. */
 
+/** Under CI a missing tool fails its test (the command cannot run) instead of skipping it. */
 const has = (cmd: string) => {
+  if (process.env['CI'] !== undefined) return true;
   try {
     execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
     return true;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createDoctorContext } from '../../src/doctor/context.ts';
 import { runChecks } from '../../src/doctor/runner.ts';
 import { applyFixes } from '../../src/doctor/fix.ts';
-import type { GuestAccessor } from '../../src/doctor/types.ts';
+import type { GuestAccessor, VmAccessor } from '../../src/doctor/types.ts';
 import { runCli, tempDir } from '../helpers/cli.ts';
 import { captureOutput } from '../helpers/doctor.ts';
 
@@ -71,6 +71,12 @@ async function runningCluster(): Promise<Fixture> {
   return fixture;
 }
 
+/** The VM as its driver would report it: running, under KVM. The API server and guest above stand in for what runs in it. */
+const RUNNING_VM: VmAccessor = {
+  state: async () => 'running',
+  details: async () => ({ acceleration: { accelerator: 'kvm', hardware: true, reason: 'a test boot under KVM reached the kernel' } }),
+};
+
 function scriptedGuest(answers: Record<string, () => { stdout: string; exitCode?: number; stderr?: string }>): GuestAccessor & { calls: string[] } {
   const calls: string[] = [];
   return {
@@ -98,7 +104,7 @@ describe('a running cluster', () => {
 
   test('API server reachable and ready, kubectl skew against /version, certificates expiring soon', async () => {
     f.readyz = { status: 200, body: 'ok' };
-    const ctx = await createDoctorContext({ home: f.home, env: { HOME: f.userHome, PATH: process.env['PATH'] } });
+    const ctx = await createDoctorContext({ home: f.home, env: { HOME: f.userHome, PATH: process.env['PATH'] }, vm: RUNNING_VM });
     assert.equal(ctx.cluster.running, true);
     const results = await runChecks(ctx, { only: ['NETWORK_APISERVER_UNREACHABLE', 'K8S_APISERVER_NOT_READY', 'KUBECTL_VERSION_SKEW', 'K8S_CERTS_EXPIRING'] });
     const by = Object.fromEntries(results.map((r) => [r.id, r]));
@@ -114,7 +120,7 @@ describe('a running cluster', () => {
 
   test('an unready API server fails with the failing components', async () => {
     f.readyz = { status: 500, body: '[+]ping ok\n[-]etcd failed: reason withheld\nreadyz check failed\n' };
-    const ctx = await createDoctorContext({ home: f.home, env: { HOME: f.userHome } });
+    const ctx = await createDoctorContext({ home: f.home, env: { HOME: f.userHome }, vm: RUNNING_VM });
     const [r] = await runChecks(ctx, { only: ['K8S_APISERVER_NOT_READY'] });
     assert.equal(r?.status, 'fail');
     assert.equal(r?.summary, 'not ready: /readyz answered HTTP 500 (etcd failed: reason withheld)');
@@ -127,11 +133,11 @@ describe('a running cluster', () => {
       'true': () => ({ stdout: '' }),
       'systemctl is-active containerd': () => ({ stdout: 'inactive\n', exitCode: 3 }),
       'systemctl is-active kubelet': () => ({ stdout: 'active\n' }),
-      'journalctl -u containerd': () => ({ stdout: 'containerd: failed to load plugin io.containerd.grpc.v1.cri\n' }),
+      'sudo -n journalctl -u containerd': () => ({ stdout: 'containerd: failed to load plugin io.containerd.grpc.v1.cri\n' }),
       'date +%s.%N': () => ({ stdout: `${(Date.now() / 1000 + guestClock).toFixed(9)}\n` }),
-      'sudo date -u -s': () => ((guestClock = 0), { stdout: '' }),
+      'sudo -n date -u -s': () => ((guestClock = 0), { stdout: '' }),
     });
-    const ctx = await createDoctorContext({ home: f.home, env: { HOME: f.userHome }, guest });
+    const ctx = await createDoctorContext({ home: f.home, env: { HOME: f.userHome }, guest, vm: RUNNING_VM });
     const results = await runChecks(ctx, { only: ['GUEST_SSH_DOWN', 'GUEST_CONTAINERD_INACTIVE', 'GUEST_KUBELET_INACTIVE', 'HOST_CLOCK_SKEW'] });
     const by = Object.fromEntries(results.map((r) => [r.id, r]));
     assert.equal(by['GUEST_SSH_DOWN']?.status, 'pass');
@@ -146,16 +152,20 @@ describe('a running cluster', () => {
     const clock = results.filter((r) => r.id === 'HOST_CLOCK_SKEW');
     const run = await applyFixes(ctx, clock, { yes: true, interactive: false, out: cap.out, confirm: async () => false });
     assert.equal(run.outcomes[0]?.status, 'fixed');
-    assert.ok(guest.calls.some((c) => /^sudo date -u -s @\d+\.\d{3}$/.test(c)));
+    assert.ok(guest.calls.some((c) => /^sudo -n date -u -s @\d+\.\d{3}$/.test(c)));
     assert.equal(run.results[0]?.status, 'pass');
   });
 
-  test('the CLI asks the driver for SSH access; with no VM behind the state file the guest checks say why they skip', async () => {
-    const r = await runCli(['doctor', 'GUEST_SSH_DOWN', 'GUEST_KUBELET_INACTIVE', 'NETWORK_APISERVER_UNREACHABLE'], { home: f.home, env: { HOME: f.userHome, NO_COLOR: '1' } });
+  test('the CLI asks the driver about the VM: with no VM behind a state file that says Running, the doctor reports what is true', async () => {
+    const r = await runCli(['doctor', 'CLUSTER_STOPPED', 'GUEST_SSH_DOWN', 'GUEST_KUBELET_INACTIVE', 'NETWORK_APISERVER_UNREACHABLE'], { home: f.home, env: { HOME: f.userHome, NO_COLOR: '1' } });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /\[-\] SSH: +no SSH access to the guest: profile devcluster is not running \(absent\)/);
-    assert.match(r.stdout, /\[-\] kubelet: +no SSH access to the guest: profile devcluster is not running \(absent\)/);
-    assert.match(r.stdout, new RegExp(`\\[✓\\] API server port: +127\\.0\\.0\\.1:${f.port} accepts connections`));
+    assert.match(r.stdout, /\[!\] Cluster: +the cluster is not running \(vm missing\)/);
+    assert.match(r.stdout, /state\.json still records it as running: the VM ended without devcluster stopping it/);
+    assert.match(r.stdout, /devcluster start -p devcluster/);
+    assert.match(r.stdout, /\[-\] SSH: +the cluster of profile devcluster is not running \(vm missing\)/);
+    assert.match(r.stdout, /\[-\] kubelet: +the cluster of profile devcluster is not running \(vm missing\)/);
+    assert.match(r.stdout, /\[-\] API server port: +the cluster of profile devcluster is not running/);
+    assert.doesNotMatch(r.stdout, /No problems found/);
   });
 });
 
@@ -170,7 +180,7 @@ test('a closed API server port fails, and the readiness check is skipped after i
   const state = join(f.home, 'profiles', 'devcluster', 'state.json');
   const s = JSON.parse(await readFile(state, 'utf8')) as Record<string, unknown>;
   await writeFile(state, JSON.stringify({ ...s, apiServer: `https://127.0.0.1:${port}` }));
-  const ctx = await createDoctorContext({ home: f.home, env: { HOME: f.userHome } });
+  const ctx = await createDoctorContext({ home: f.home, env: { HOME: f.userHome }, vm: RUNNING_VM });
   const results = await runChecks(ctx, { only: ['NETWORK_APISERVER_UNREACHABLE', 'K8S_APISERVER_NOT_READY'] });
   assert.equal(results[0]?.status, 'fail');
   assert.match(results[0]?.summary ?? '', new RegExp(`cannot connect to 127\\.0\\.0\\.1:${port}: connect ECONNREFUSED`));
