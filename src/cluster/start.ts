@@ -288,7 +288,9 @@ function warnImmutable(p: OpenProfile, options: StartOptions): void {
 async function preflight(options: StartOptions, p: OpenProfile, driver: string): Promise<void> {
   const { createDoctorContext } = await import('../doctor/context.ts');
   const { runPreflight } = await import('../doctor/preflight.ts');
-  const ctx = await createDoctorContext({ home: options.home, profileFlag: p.name, driverFlag: driver, config: p.config });
+  // The driver was chosen from p.registry, which the doctor's name lookup does not
+  // know; runPreflight sets it. The fatal checks need no live VM (vm: null).
+  const ctx = await createDoctorContext({ home: options.home, profileFlag: p.name, config: p.config, vm: null });
   for (const r of await runPreflight(ctx, driver)) {
     if (r.status === 'warn' && !r.muted) options.out.warn(`${r.title}: ${r.summary}`);
   }
