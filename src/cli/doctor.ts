@@ -22,7 +22,8 @@ export function registerDoctor(program: Command): void {
     ['devcluster doctor -v', 'with details and the commands each check ran'],
     ['devcluster doctor KUBECONFIG_INVALID HOST_DISK_LOW', 'only these checks'],
     ['devcluster doctor --fix', 'show the fixes, ask, apply them, check again'],
-    ['devcluster doctor --driver hyperv -o json', 'a JSON report for another driver'],
+    ['devcluster doctor -p dev -o json', 'a JSON report for the profile "dev"'],
+    ['devcluster doctor --fix QEMU_NOT_INSTALLED', 'install QEMU with the package manager, after asking'],
     ['devcluster config set doctor.muted PROXY_NO_PROXY_INCOMPLETE', 'stop showing a warning'],
   ]);
 }

@@ -73,7 +73,7 @@ function str(v: unknown): string | undefined {
 }
 
 /** Why state.json cannot be used: permission denied is said as such, not as invalid JSON. */
-function unreadableReason(e: unknown): string {
+export function unreadableReason(e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
   if (code === 'EISDIR') return 'it is a directory, not a file';
