@@ -1,6 +1,6 @@
 import { link, mkdir, open, readFile, rm, rename } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { processAlive, procStat } from '../host/process.ts';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DevclusterError } from '../ui/errors.ts';
@@ -36,23 +36,12 @@ export interface ProfileLock {
 }
 
 function procStartOf(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22 (starttime); the command name in field 2 may hold spaces, so count after ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19];
-  } catch {
-    return undefined;
-  }
+  return procStat(pid)?.startTime;
 }
 
 function isAlive(owner: LockOwner): boolean {
   if (owner.hostname !== hostname()) return true; // cannot tell: a shared home on another machine
-  try {
-    process.kill(owner.pid, 0);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return false;
-  }
+  if (!processAlive(owner.pid)) return false;
   if (owner.procStart !== undefined) {
     const now = procStartOf(owner.pid);
     if (now !== undefined && now !== owner.procStart) return false;

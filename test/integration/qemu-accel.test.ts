@@ -1,0 +1,102 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { access, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { acceleratorVerdict } from '../../drivers/qemu/accel.ts';
+import { findQemu } from '../../drivers/qemu/binaries.ts';
+import { hostBootId } from '../../src/host/boot-id.ts';
+import { run } from '../../src/host/exec.ts';
+import type { Exec } from '../../src/host/process.ts';
+
+const qemu = await findQemu();
+const MISSING = qemu === undefined ? 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)' : false;
+if (MISSING !== false && (process.env['CI'] ?? '') !== '') throw new Error(`CI is set and a prerequisite is missing: ${MISSING}`);
+
+/** The real exec layer, counting the QEMU processes it starts. */
+function counting(): { exec: Exec; qemuRuns: string[][] } {
+  const qemuRuns: string[][] = [];
+  const exec: Exec = (command, args, options) => {
+    if (/qemu-system/.test(command)) qemuRuns.push([...args]);
+    return run(command, args, options);
+  };
+  return { exec, qemuRuns };
+}
+
+test('the boot id of this Linux host is read and stable', async () => {
+  const id = await hostBootId('linux');
+  assert.match(id ?? '', /^linux:[0-9a-f-]{36}$/);
+  assert.equal(await hostBootId('linux'), id);
+});
+
+test('kernel-less probe on this host: QEMU really starts, the verdict is definitive and cached for this boot only', { skip: MISSING, timeout: 180_000 }, async (t) => {
+  if (qemu === undefined) return;
+  const dir = await mkdtemp(join(tmpdir(), 'devcluster-accel-real-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const cacheFile = join(dir, 'cache', 'qemu-accel.json');
+  const bootId = await hostBootId('linux');
+  assert.ok(bootId !== undefined);
+  const first = counting();
+  const v = await acceleratorVerdict({ setting: 'auto', qemu: qemu.system, kernel: undefined, cacheFile, platform: 'linux', exec: first.exec });
+  assert.ok(first.qemuRuns.length >= 1);
+  assert.ok(!first.qemuRuns.some((a) => a.includes('none') && a[a.indexOf('none') - 1] === '-qmp'), 'no "-qmp none"');
+  const kvmUsable = await access('/dev/kvm').then(() => true, () => false);
+  if (kvmUsable) {
+    // QEMU started and answered (or KVM failed while TCG answered): a definitive verdict, never a usage error.
+    assert.equal(v.hardware?.definitive, true, v.reason);
+    assert.doesNotMatch(v.reason, /could not run|invalid option|unexpected/i);
+    const cache = JSON.parse(await readFile(cacheFile, 'utf8')) as { bootId: string; entries: Record<string, { usable: boolean; reason: string }> };
+    assert.equal(cache.bootId, bootId);
+    assert.deepEqual(Object.values(cache.entries).map((e) => e.usable), [v.hardware?.usable]);
+
+    const second = counting();
+    const again = await acceleratorVerdict({ setting: 'auto', qemu: qemu.system, kernel: undefined, cacheFile, platform: 'linux', exec: second.exec });
+    assert.deepEqual(second.qemuRuns, [], 'a cached verdict starts no QEMU');
+    assert.deepEqual({ ...again, hardware: { ...again.hardware, fromCache: false } }, { ...v, hardware: { ...v.hardware, fromCache: false } });
+    assert.equal(again.hardware?.fromCache, true);
+
+    const otherBoot = counting();
+    await acceleratorVerdict({ setting: 'auto', qemu: qemu.system, kernel: undefined, cacheFile, platform: 'linux', exec: otherBoot.exec, bootId: 'linux:another-boot' });
+    assert.ok(otherBoot.qemuRuns.length >= 1, 'a verdict of another boot is not reused');
+  } else {
+    assert.equal(v.accel, 'tcg');
+    assert.match(v.reason, /\/dev\/kvm is not usable/);
+  }
+});
+
+test('a probe that cannot run soundly is not cached', { skip: MISSING }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'devcluster-accel-real-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const cacheFile = join(dir, 'qemu-accel.json');
+  // A program that starts but is no QEMU: both the KVM probe and the TCG control fail.
+  const notQemu = await acceleratorVerdict({ setting: 'auto', qemu: '/bin/false', kernel: undefined, cacheFile, platform: 'linux', bootId: 'b' });
+  const kvmUsable = await access('/dev/kvm').then(() => true, () => false);
+  assert.equal(notQemu.accel, 'tcg');
+  assert.equal(notQemu.hardware?.definitive, false);
+  if (kvmUsable) assert.match(notQemu.reason, /the probe itself could not run/);
+  const absent = await acceleratorVerdict({ setting: 'auto', qemu: join(dir, 'qemu-system-x86_64'), kernel: undefined, cacheFile, platform: 'linux', bootId: 'b' });
+  assert.equal(absent.hardware?.definitive, false);
+  await assert.rejects(readFile(cacheFile), { code: 'ENOENT' });
+});
+
+/**
+ * The kernel boot test needs a guest kernel; the e2e image cache has one.
+ * On this project's CI machine nested KVM hangs in the guest kernel while a
+ * paused VM starts fine: only the boot test tells, and TCG reaching the
+ * kernel makes that verdict definitive.
+ */
+const KERNEL = process.env['DEVCLUSTER_TEST_KERNEL'];
+test('with a kernel: the verdict comes from a real test boot and is cached', { skip: KERNEL === undefined ? 'DEVCLUSTER_TEST_KERNEL names no guest kernel' : MISSING, timeout: 300_000 }, async (t) => {
+  if (qemu === undefined || KERNEL === undefined) return;
+  const dir = await mkdtemp(join(tmpdir(), 'devcluster-accel-real-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const cacheFile = join(dir, 'qemu-accel.json');
+  const probe = counting();
+  const v = await acceleratorVerdict({ setting: 'auto', qemu: qemu.system, kernel: KERNEL, cacheFile, platform: 'linux', exec: probe.exec });
+  assert.ok(probe.qemuRuns.some((a) => a.includes('-kernel')), 'a test boot ran');
+  assert.equal(v.hardware?.definitive, true, v.reason);
+  if (!v.hardware?.usable) assert.match(v.reason, /KVM unusable: a test boot with -cpu host failed under KVM/);
+  const cache = JSON.parse(await readFile(cacheFile, 'utf8')) as { entries: Record<string, unknown> };
+  assert.equal(Object.keys(cache.entries).length, 1);
+  assert.ok(Object.keys(cache.entries)[0]?.includes(KERNEL));
+});
