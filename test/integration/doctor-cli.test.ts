@@ -394,3 +394,19 @@ describe('--fix installs missing host tools with the package manager', () => {
     assert.match(await readFile(d.record, 'utf8'), new RegExp(`^${d.manager} .*install`, 'm'));
   });
 });
+
+test('a start that would build the Debian guest, on a host without its tools: a warning whose fix installs them', async () => {
+  const e = await setup();
+  const empty = join(e.userHome, 'emptybin');
+  await mkdir(empty, { recursive: true });
+  const r = await doctor(e, ['IMAGE_BUILD_TOOLS_MISSING', '-o', 'json'], { PATH: empty });
+  const doc = JSON.parse(r.stdout) as { checks: Array<{ id: string; status: string; summary: string; fix?: { commands: Array<{ run: string }>; automatic: boolean; elevated: boolean } }> };
+  const c = doc.checks[0];
+  assert.equal(c?.status, 'warn', r.stdout);
+  // mke2fs and e2fsck are found in /usr/sbin although it is not on this PATH.
+  assert.match(c?.summary ?? '', /^no catalog image is cached or published, so start offers to build the Debian guest, and building it needs mmdebstrap, jq, dpkg-query, which are missing$/);
+  assert.equal(c?.fix?.automatic, true);
+  assert.equal(c?.fix?.elevated, true);
+  assert.deepEqual(c?.fix?.commands.map((x) => x.run), ['sudo apt-get update', 'sudo apt-get install -y mmdebstrap jq dpkg']);
+  assert.equal(r.code, 0);
+});
