@@ -6,9 +6,11 @@ import { fail, pass, skip, warn, errorText } from '../../src/doctor/outcome.ts';
 import { settingOf } from '../../src/doctor/context.ts';
 import { hostPackageManager, installFix } from '../../src/doctor/install-fix.ts';
 import type { NeededTool } from '../../src/doctor/install-fix.ts';
-import { isDevclusterError } from '../../src/ui/errors.ts';
-import type { Check, CheckContext, CheckOutcome, Fix } from '../../src/doctor/types.ts';
+import type { Check, CheckContext, Fix } from '../../src/doctor/types.ts';
 import { QEMU_EXTRA_DIRS } from './binaries.ts';
+import { acceleratorVerdict } from './accel.ts';
+import { readJsonIfExists } from '../../src/profile/atomic.ts';
+import { join } from 'node:path';
 
 /**
  * The QEMU driver's doctor checks: the binaries, access to /dev/kvm, and
@@ -162,82 +164,52 @@ const kvmPermissionCheck: Check = {
   },
 };
 
-/** The probe: the accelerator with the host CPU model, paused (-S), driven over QMP on stdio. */
-export function accelProbeArgs(accel: QemuAccel, arch: string): string[] {
-  return [
-    '-accel', accel,
-    // WHPX has no "host" model; KVM and HVF pass the host CPU through, as the driver does.
-    ...(accel === 'whpx' ? [] : ['-cpu', 'host']),
-    '-machine', arch === 'arm64' ? 'virt' : 'q35',
-    '-m', '64',
-    '-S', '-nodefaults', '-display', 'none', '-no-user-config',
-    '-qmp', 'stdio',
-  ];
-}
-
-export const QMP_PROBE_INPUT = ['{"execute":"qmp_capabilities"}', '{"execute":"query-kvm"}', '{"execute":"quit"}', ''].join('\n');
-
-/** Reads the probe's result: QEMU must have answered QMP and quit cleanly. */
-export function interpretAccelProbe(accel: QemuAccel, exitCode: number, stdout: string, stderr: string): { ok: boolean; reason: string } {
-  const answered = stdout.includes('"QMP"') && /"return"\s*:/.test(stdout);
-  if (exitCode === 0 && answered) {
-    if (accel === 'kvm' && /"enabled"\s*:\s*false/.test(stdout)) return { ok: false, reason: 'QEMU started without KVM enabled' };
-    return { ok: true, reason: `a paused VM started with ${accel.toUpperCase()}` };
-  }
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !/warning:/i.test(l));
-  const reason = lines.find((l) => /error|failed|could not|not supported|HV_|WHPX|KVM/i.test(l)) ?? lines[lines.length - 1] ?? `QEMU exited with ${exitCode}`;
-  return { ok: false, reason: reason.replace(/^qemu-system-[\w.]+:\s*/, '').replace(/^error:\s*/i, '') };
+/** The kernel the profile's VM boots (recorded by the driver at create), so the doctor asks the same question as start. */
+async function recordedKernel(ctx: CheckContext): Promise<string | undefined> {
+  const state = (await readJsonIfExists(ctx.profilePaths.state).catch(() => undefined)) as { driverData?: { qemu?: { vm?: { kernel?: unknown } } } } | undefined;
+  const kernel = state?.driverData?.qemu?.vm?.kernel;
+  return typeof kernel === 'string' ? kernel : undefined;
 }
 
 const accelCheck: Check = {
   id: 'QEMU_ACCEL_UNAVAILABLE',
   title: 'QEMU acceleration',
   category: 'hypervisor',
-  looksAt: 'starts a paused QEMU VM with the platform accelerator (KVM, HVF or WHPX) and the host CPU model, and asks it over QMP whether it runs',
+  looksAt: "the accelerator verdict start uses (cached until reboot): a paused QEMU VM with the platform accelerator (KVM, HVF or WHPX) must answer over QMP, and a test boot of the profile's kernel must reach it",
   drivers: ['qemu'],
   requires: ['QEMU_NOT_INSTALLED'],
   fatal: true,
   exitCode: 68,
-  timeoutMs: 30_000,
+  timeoutMs: 150_000,
   async run(ctx) {
     const setting = String(settingOf(ctx, 'qemu-accel', 'auto'));
     if (setting === 'tcg') return skip('software emulation (TCG) chosen with qemu-accel=tcg');
-    const accel = setting === 'auto' ? platformAccel(ctx.host.platform) : (setting as QemuAccel);
-    if (accel === undefined) return skip(`no hardware accelerator on ${ctx.host.platform}`);
-    const soft = setting === 'auto';
-    const outcome = (summary: string, details: string[]): CheckOutcome =>
-      (soft ? warn : fail)(`${summary}${soft ? '; devcluster will use software emulation (TCG), which is several times slower' : ''}`, {
-        details,
-        fix: {
-          description: soft
-            ? 'Enable hardware virtualization (firmware setting, or nested virtualization on the outer hypervisor) to make the VM fast; nothing is needed for it to work.'
-            : 'Enable hardware virtualization, or let devcluster fall back to software emulation by setting qemu-accel to auto.',
-          commands: soft ? [] : [{ shell: 'sh', run: 'devcluster config set qemu-accel auto', elevated: false }],
-        },
-        related: accel === 'kvm' ? ['kubernetes/minikube#5282'] : [],
-      });
-    if (accel === 'kvm') {
-      try {
-        await access('/dev/kvm', constants.R_OK | constants.W_OK);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        return outcome(code === 'ENOENT' ? 'there is no /dev/kvm' : `/dev/kvm cannot be opened (${code ?? 'error'})`, []);
-      }
-    }
     const q = await qemuFound(ctx);
     if (q.system === undefined) return skip('QEMU is not installed');
-    let r;
-    try {
-      r = await ctx.exec(q.system, accelProbeArgs(accel, ctx.host.arch), { timeoutMs: 20_000, parse: true, input: QMP_PROBE_INPUT, okExitCodes: [1] });
-    } catch (e) {
-      // QEMU aborts (SIGABRT) when KVM refuses the host CPU model under nested virtualisation.
-      const stderr = isDevclusterError(e) && typeof e.details['stderrTail'] === 'string' ? e.details['stderrTail'] : '';
-      const verdict = interpretAccelProbe(accel, -1, '', stderr || errorText(e));
-      return outcome(`${accel.toUpperCase()} cannot start a VM here: ${verdict.reason}`, ['/dev/kvm can exist while KVM still refuses to run a VM, typically inside a VM without full nested virtualization.']);
-    }
-    const verdict = interpretAccelProbe(accel, r.exitCode, r.stdout, r.stderr);
-    if (!verdict.ok) return outcome(`${accel.toUpperCase()} cannot start a VM here: ${verdict.reason}`, []);
-    return pass(`${accel.toUpperCase()}: ${verdict.reason}`);
+    const v = await acceleratorVerdict({
+      setting,
+      qemu: q.system,
+      kernel: await recordedKernel(ctx),
+      cacheFile: join(ctx.home, 'cache', 'qemu-accel.json'),
+      platform: ctx.host.platform,
+      arch: ctx.host.arch,
+      exec: ctx.exec,
+    });
+    const hw = v.hardware;
+    if (hw === undefined) return skip(`no hardware accelerator on ${ctx.host.platform}`);
+    const name = hw.accel.toUpperCase();
+    if (hw.usable) return pass(`${name} with -cpu ${v.cpu}: ${v.reason}`, hw.fromCache ? ['verdict cached since this boot (a new QEMU or kernel probes again)'] : []);
+    const soft = setting === 'auto';
+    return (soft ? warn : fail)(`${name} cannot run the VM here: ${v.reason}`, {
+      details: hw.accel === 'kvm' ? ['/dev/kvm can exist while KVM still refuses to run a VM, typically inside a VM without full nested virtualization.'] : [],
+      fix: {
+        description: soft
+          ? 'Enable hardware virtualization (firmware setting, or nested virtualization on the outer hypervisor) to make the VM fast; nothing is needed for it to work.'
+          : 'Enable hardware virtualization, or let devcluster fall back to software emulation by setting qemu-accel to auto.',
+        commands: soft ? [] : [{ shell: 'sh', run: 'devcluster config set qemu-accel auto', elevated: false }],
+      },
+      related: hw.accel === 'kvm' ? ['kubernetes/minikube#5282'] : [],
+    });
   },
 };
 
