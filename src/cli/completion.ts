@@ -38,7 +38,7 @@ export function registerCompletion(program: Command): void {
         let root: Command = program;
         while (root.parent !== null) root = root.parent;
         ctx.out.data(completionScript(shell as CompletionShell, completionNodes(root)).trimEnd());
-      }),
+      }, { usesHome: false }),
     );
   withExamples(cmd, [
     ['source <(devcluster completion bash)', 'bash, this shell; add to ~/.bashrc to keep'],

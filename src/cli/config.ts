@@ -137,23 +137,88 @@ async function unset(ctx: CommandContext, key: string): Promise<void> {
   ctx.out.success(`${def.key} unset (${scope.label})`);
 }
 
+/** What an existing profile's VM was made with (state.json), which later settings do not change. */
+interface ExistingCluster {
+  status: string;
+  driver: string | null;
+  /** Null while the VM is not created yet (a first start that did not finish). */
+  created: { cpus: number; memoryMiB: number; diskMiB: number; image: string; kubernetes: boolean; kubernetesVersion?: string } | null;
+  /** Why the state file cannot be read; the other fields are then unknown. */
+  problem?: string;
+}
+
+async function existingCluster(ctx: CommandContext, profile: string): Promise<ExistingCluster | null> {
+  const { profilePaths } = await import('../profile/paths.ts');
+  const { readStateForDisplay } = await import('../profile/profiles.ts');
+  const { state, problem } = await readStateForDisplay(profilePaths(ctx.home, profile).state);
+  if (problem !== undefined) return { status: problem.kind === 'corrupt' ? 'Corrupt state' : 'Unreadable state', driver: null, created: null, problem: problem.message };
+  if (state === undefined) return null;
+  const c = state['created'] as Partial<NonNullable<ExistingCluster['created']>> | undefined;
+  const baseImage = (state['image'] as { name?: unknown } | undefined)?.name;
+  return {
+    status: typeof state['status'] === 'string' ? state['status'] : 'unknown',
+    driver: typeof state['driver'] === 'string' ? state['driver'] : null,
+    created:
+      c === undefined
+        ? null
+        : {
+            cpus: Number(c.cpus),
+            memoryMiB: Number(c.memoryMiB),
+            diskMiB: Number(c.diskMiB),
+            image: typeof baseImage === 'string' ? baseImage : String(c.image),
+            kubernetes: c.kubernetes === true,
+            ...(typeof c.kubernetesVersion === 'string' ? { kubernetesVersion: c.kubernetesVersion } : {}),
+          },
+  };
+}
+
 async function view(ctx: CommandContext): Promise<void> {
   const { resolveConfig } = await import('../profile/config.ts');
   const { SETTINGS, formatValue } = await import('../profile/settings.ts');
+  const { formatMiB } = await import('../profile/units.ts');
   const resolved = await resolveConfig({ home: ctx.home, profileFlag: ctx.profileFlag });
+  const existing = await existingCluster(ctx, resolved.profile);
   if (ctx.out.format === 'json') {
     ctx.out.json({
       profile: resolved.profile,
       settings: SETTINGS.map((d) => resolved.settings[d.key]),
+      existingCluster: existing,
     });
     return;
   }
-  ctx.out.line(`Settings for profile ${resolved.profile}:`);
+  ctx.out.line(
+    existing === null
+      ? `Settings for profile ${resolved.profile} (no cluster yet: \`devcluster start\` creates it with these):`
+      : `Settings for profile ${resolved.profile} (used when its cluster is created; the existing one keeps what is below):`,
+  );
   ctx.out.table(
     ['KEY', 'VALUE', 'SOURCE'],
     SETTINGS.map((d) => {
       const s = resolved.settings[d.key];
       return [d.key, s === undefined ? '' : formatValue(d, s.value), s === undefined ? '' : s.source === 'default' ? 'default' : `${s.source} (${s.origin})`];
     }),
+  );
+  if (existing === null) return;
+  ctx.out.line();
+  if (existing.problem !== undefined) {
+    ctx.out.line(`Existing cluster ${resolved.profile}: ${existing.status}: ${existing.problem}`);
+    return;
+  }
+  const c = existing.created;
+  if (c === null) {
+    ctx.out.line(`Existing cluster ${resolved.profile} (${existing.status}, ${existing.driver ?? 'unknown'} driver): its VM is not created yet; the next \`devcluster start\` creates it with the settings above.`);
+    return;
+  }
+  ctx.out.line(`Existing cluster ${resolved.profile} (${existing.status}) was created with these, fixed for its VM until \`devcluster delete${resolved.profile === 'devcluster' ? '' : ` -p ${resolved.profile}`}\`:`);
+  ctx.out.table(
+    ['KEY', 'VALUE'],
+    [
+      ['driver', existing.driver ?? ''],
+      ['cpus', String(c.cpus)],
+      ['memory', formatMiB(c.memoryMiB)],
+      ['disk-size', formatMiB(c.diskMiB)],
+      ['image', c.image],
+      ['kubernetes', c.kubernetes ? (c.kubernetesVersion ?? 'yes') : 'none'],
+    ],
   );
 }

@@ -14,12 +14,29 @@ export function registerProfile(program: Command): void {
     profile
       .command('list')
       .alias('ls')
-      .description('List profiles with their driver, size, Kubernetes version and status')
+      .description('List profiles with their driver, size, Kubernetes version, image and status')
       .option('-o, --output <format>', 'text or json', 'text')
       .action(action(async (ctx) => list(ctx), { formats: ['text', 'json'] })),
     [['devcluster profile list', 'a table'], ['devcluster profile list -o json', 'for scripts']],
   );
 }
+
+interface ProfileRow {
+  name: string;
+  active: boolean;
+  driver: string | null;
+  cpus: number | null;
+  memoryMiB: number | null;
+  diskMiB: number | null;
+  kubernetesVersion: string | null;
+  image: string | null;
+  ip: string | null;
+  status: string;
+  /** Why the profile's config or state cannot be used; the status then says which. */
+  problem?: string;
+}
+
+const UNKNOWN = { driver: null, cpus: null, memoryMiB: null, diskMiB: null, kubernetesVersion: null, image: null, ip: null } as const;
 
 async function list(ctx: CommandContext): Promise<void> {
   const { listProfiles } = await import('../profile/profiles.ts');
@@ -28,28 +45,33 @@ async function list(ctx: CommandContext): Promise<void> {
   const profiles = await listProfiles(ctx.home);
   const active = (await resolveConfig({ home: ctx.home, profileFlag: ctx.profileFlag })).profile;
   const rows = await Promise.all(
-    profiles.map(async (p) => {
-      if (p.problem !== undefined) {
-        return { name: p.name, active: p.name === active, status: 'Invalid', problem: p.problem };
+    profiles.map(async (p): Promise<ProfileRow> => {
+      const isActive = p.name === active;
+      if (p.stateProblem !== undefined) {
+        // The profile exists and `delete` can still remove it: hiding it or failing the whole list would strand it.
+        return { name: p.name, active: isActive, ...UNKNOWN, status: p.stateProblem.kind === 'corrupt' ? 'Corrupt state' : 'Unreadable state', problem: p.stateProblem.message };
       }
+      if (p.problem !== undefined) return { name: p.name, active: isActive, ...UNKNOWN, status: 'Invalid config', problem: p.problem };
       let r: Awaited<ReturnType<typeof resolveConfig>>;
       try {
         r = await resolveConfig({ home: ctx.home, profileFlag: p.name });
       } catch (e) {
-        return { name: p.name, active: p.name === active, status: 'Invalid', problem: (e as Error).message };
+        return { name: p.name, active: isActive, ...UNKNOWN, status: 'Invalid config', problem: (e as Error).message };
       }
       const v = (k: string) => r.settings[k]?.value;
       const state = p.state ?? {};
-      // A created VM keeps the size it was made with, whatever the settings say now.
-      const created = state['created'] as { cpus?: number; memoryMiB?: number; diskMiB?: number; kubernetes?: boolean; kubernetesVersion?: string } | undefined;
+      // A created VM keeps what it was made with, whatever the settings say now.
+      const created = state['created'] as { cpus?: number; memoryMiB?: number; diskMiB?: number; image?: string; kubernetes?: boolean; kubernetesVersion?: string } | undefined;
+      const image = state['image'] as { name?: string } | undefined;
       return {
         name: p.name,
-        active: p.name === active,
+        active: isActive,
         driver: (state['driver'] as string | undefined) ?? String(v('driver')),
         cpus: created?.cpus ?? Number(v('cpus')),
         memoryMiB: created?.memoryMiB ?? Number(v('memory')),
         diskMiB: created?.diskMiB ?? Number(v('disk-size')),
         kubernetesVersion: created === undefined ? String(v('kubernetes-version')) : created.kubernetes === true ? (created.kubernetesVersion ?? String(v('kubernetes-version'))) : 'none',
+        image: image?.name ?? created?.image ?? String(v('image')),
         ip: (state['ip'] as string | undefined) ?? null,
         status: (state['status'] as string | undefined) ?? 'Not created',
       };
@@ -63,12 +85,16 @@ async function list(ctx: CommandContext): Promise<void> {
     ctx.out.line('No profiles yet. `devcluster start` creates the default one ("devcluster").');
     return;
   }
+  const cell = (x: string | number | null) => (x === null ? '' : String(x));
+  const size = (x: number | null) => (x === null ? '' : formatMiB(x));
   ctx.out.table(
-    ['PROFILE', 'DRIVER', 'CPUS', 'MEMORY', 'DISK', 'KUBERNETES', 'IP', 'STATUS', 'ACTIVE'],
-    rows.map((r) =>
-      'problem' in r
-        ? [r.name, '', '', '', '', '', '', `Invalid: ${r.problem}`, r.active ? '*' : '']
-        : [r.name, r.driver, String(r.cpus), formatMiB(r.memoryMiB), formatMiB(r.diskMiB), r.kubernetesVersion, r.ip ?? '', r.status, r.active ? '*' : ''],
-    ),
+    ['PROFILE', 'DRIVER', 'CPUS', 'MEMORY', 'DISK', 'KUBERNETES', 'IMAGE', 'IP', 'STATUS', 'ACTIVE'],
+    rows.map((r) => [r.name, cell(r.driver), cell(r.cpus), size(r.memoryMiB), size(r.diskMiB), cell(r.kubernetesVersion), cell(r.image), cell(r.ip), r.status, r.active ? '*' : '']),
   );
+  const broken = rows.filter((r) => r.problem !== undefined);
+  if (broken.length > 0) {
+    ctx.out.line();
+    for (const r of broken) ctx.out.line(`${r.name}: ${r.problem ?? ''}`);
+    ctx.out.line(`\`devcluster delete -p <name>\` removes such a profile and what it can prove is its own.`);
+  }
 }

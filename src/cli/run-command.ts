@@ -6,7 +6,8 @@ import { Output, parseOutputFormat } from '../ui/output.ts';
 import type { OutputFormat } from '../ui/output.ts';
 import { renderError } from '../ui/render-error.ts';
 import { BROKEN_PIPE_EXIT_CODE, onOutputClosed, outputClosed } from '../ui/broken-pipe.ts';
-import { devclusterHome, homePaths } from '../profile/paths.ts';
+import { checkHome, devclusterHome, homePaths } from '../profile/paths.ts';
+import { permissionError } from '../profile/atomic.ts';
 
 export interface CommandContext {
   readonly command: string;
@@ -34,6 +35,11 @@ export interface ActionOptions {
    * adds advice, docs and related issues, and the doctor hint.
    */
   lifecycle?: boolean;
+  /**
+   * False for commands that never read or write $DEVCLUSTER_HOME (version,
+   * completion): they work whatever state the home is in.
+   */
+  usesHome?: boolean;
 }
 
 export type Handler = (ctx: CommandContext, args: string[], options: Record<string, unknown>) => Promise<number | void>;
@@ -89,6 +95,7 @@ export function action(handler: Handler, options: ActionOptions = {}) {
       if (opts['output'] !== undefined || options.formats !== undefined) {
         out = new Output({ format: parseOutputFormat(opts['output'] as string | undefined, options.formats), verbose: opts['verbose'] === true });
       }
+      if (options.usesHome !== false) checkHome(home);
       const ctx: CommandContext = {
         command: name,
         home,
@@ -111,7 +118,7 @@ export function action(handler: Handler, options: ActionOptions = {}) {
         ? e
         : isDevclusterError(reason)
           ? reason
-        : new DevclusterError('INTERNAL_ERROR', e instanceof Error ? e.message : String(e), {
+        : permissionError(e) ?? new DevclusterError('INTERNAL_ERROR', e instanceof Error ? e.message : String(e), {
             advice: 'This is a bug in devcluster. Please report it with the log file.',
             cause: e,
           });

@@ -28,7 +28,7 @@ export function registerVersion(program: Command): void {
         ctx.out.line(`devcluster: v${doc.devcluster}`);
         ctx.out.line(`node:       ${doc.node}`);
         ctx.out.line(`platform:   ${doc.platform}/${doc.arch} (${doc.osRelease})`);
-      }, { formats: ['text', 'json'] }),
+      }, { formats: ['text', 'json'], usesHome: false }),
     );
   withExamples(cmd, [
     ['devcluster version', 'versions for a bug report'],

@@ -1,4 +1,4 @@
-import { readJsonIfExists, writeJsonAtomic } from './atomic.ts';
+import { readJsonFile, writeJsonAtomic } from './atomic.ts';
 import { homePaths, profilePaths } from './paths.ts';
 import { DEFAULT_PROFILE, validateProfileName } from './names.ts';
 import { SETTINGS, envName, parseStored, requireSetting } from './settings.ts';
@@ -27,15 +27,7 @@ export interface ResolvedConfig {
  * hand-edited file with a bad value is reported with its path and key.
  */
 export async function readConfigFile(path: string): Promise<ConfigFile> {
-  let raw: unknown;
-  try {
-    raw = await readJsonIfExists(path);
-  } catch (e) {
-    throw new DevclusterError('CONFIG_FILE_CORRUPT', `${path} is not valid JSON: ${(e as Error).message}`, {
-      advice: 'Fix the file by hand, or remove it to return to the defaults.',
-      input: true,
-    });
-  }
+  const raw = await readJsonFile(path, { corruptAdvice: 'Fix the file by hand, or remove it to return to the defaults.', input: true });
   if (raw === undefined) return {};
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new DevclusterError('CONFIG_FILE_CORRUPT', `${path} must hold a JSON object of settings`, { input: true });

@@ -2,17 +2,43 @@ import { readdir } from 'node:fs/promises';
 import { homePaths, profilePaths } from './paths.ts';
 import { readConfigFile } from './config.ts';
 import type { ConfigFile } from './config.ts';
-import { readJsonIfExists } from './atomic.ts';
+import { readTextFile } from './atomic.ts';
 import { validateProfileName } from './names.ts';
+import { stateProblem } from './state.ts';
 import { isDevclusterError } from '../ui/errors.ts';
+
+/** Why a profile's state file cannot be used; `profile list` shows the kind as its status. */
+export interface StateFileProblem {
+  kind: 'corrupt' | 'unreadable';
+  /** The error ID a command that needs the state would raise. */
+  id: string;
+  message: string;
+}
 
 export interface ProfileSummary {
   name: string;
   config: ConfigFile;
-  /** The state file as the last command left it; undefined before the first start. */
+  /** The state file as the last command left it; undefined before the first start or when it cannot be used. */
   state: Record<string, unknown> | undefined;
-  /** Why the profile could not be read, when it could not. */
+  /** Why the profile's config file could not be read, when it could not. */
   problem?: string;
+  /** Set when state.json exists but cannot be read or is not a usable state. */
+  stateProblem?: StateFileProblem;
+}
+
+/** Reads a state file for display: the state, or why it cannot be used (never throws for a bad file). */
+export async function readStateForDisplay(path: string): Promise<{ state?: Record<string, unknown>; problem?: StateFileProblem }> {
+  let text: string | undefined;
+  try {
+    text = await readTextFile(path);
+  } catch (e) {
+    if (!isDevclusterError(e)) throw e;
+    return { problem: { kind: 'unreadable', id: e.id, message: e.message } };
+  }
+  if (text === undefined) return {};
+  const why = stateProblem(text);
+  if (why !== undefined) return { problem: { kind: 'corrupt', id: 'CONFIG_FILE_CORRUPT', message: `${path} is damaged: ${why}` } };
+  return { state: JSON.parse(text) as Record<string, unknown> };
 }
 
 /** Profiles are the directories under profiles/ whose names are valid profile names. */
@@ -32,13 +58,15 @@ export async function listProfiles(home: string): Promise<ProfileSummary[]> {
       continue;
     }
     const paths = profilePaths(home, name);
+    const { state, problem: stateFileProblem } = await readStateForDisplay(paths.state);
+    const summary: ProfileSummary = { name, config: {}, state, ...(stateFileProblem === undefined ? {} : { stateProblem: stateFileProblem }) };
     try {
-      const config = await readConfigFile(paths.config);
-      const state = (await readJsonIfExists(paths.state)) as Record<string, unknown> | undefined;
-      out.push({ name, config, state });
+      summary.config = await readConfigFile(paths.config);
     } catch (e) {
-      out.push({ name, config: {}, state: undefined, problem: isDevclusterError(e) || e instanceof Error ? e.message : String(e) });
+      if (!isDevclusterError(e)) throw e;
+      summary.problem = e.message;
     }
+    out.push(summary);
   }
   return out;
 }

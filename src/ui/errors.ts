@@ -64,6 +64,8 @@ export const ERROR_CATALOG = {
   PROFILE_BUSY: def('program', 11, 'Another devcluster command is changing the same profile.'),
   PROFILE_NOT_FOUND: def('program', 15, 'The profile does not exist.'),
   CONFIG_FILE_CORRUPT: def('program', 18, 'A configuration or state file cannot be parsed.'),
+  HOME_NOT_A_DIRECTORY: def('program', 13, '$DEVCLUSTER_HOME (default ~/.devcluster) is a file, or a part of its path is: devcluster keeps its files in a directory there.'),
+  FILE_UNREADABLE: def('resource', 27, 'A configuration or state file exists but cannot be read (permission denied, a directory in its place, an I/O error); the message names the file and the system error.'),
   LOCK_TIMEOUT: def('program', 12, 'Waiting for the profile lock took too long.'),
 
   HOST_MEMORY_TOO_LOW: def('resource', 23, 'The requested memory is more than this host has.'),
