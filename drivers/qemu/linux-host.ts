@@ -1,8 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from '../../src/host/exec.ts';
+import { processAlive, procStat, provedOurs } from '../../src/host/process.ts';
 import { findOnPath } from '../../src/host/path-search.ts';
 import { NFT_FAMILY, NFT_TABLE, nftHasTable } from './bridged-plan.ts';
 
@@ -117,40 +115,13 @@ export async function writeSysctl(key: string, value: string, signal: AbortSigna
   await run('sysctl', ['-w', `${key}=${value}`], { timeoutMs: QUICK_MS, signal });
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function readPid(pidFile: string): Promise<number | undefined> {
-  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-}
-
-function argvOf(pid: number): string[] | undefined {
-  try {
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    if (argv.at(-1) === '') argv.pop();
-    return argv;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The pid in our dnsmasq pid file, only if that process is a dnsmasq started
  * with this very pid file (a stale file's pid may belong to anything now).
  */
 export async function ourDnsmasq(pidFile: string): Promise<{ pid: number; args: string[] } | undefined> {
-  const pid = await readPid(pidFile);
-  if (pid === undefined || !processAlive(pid)) return undefined;
-  const argv = argvOf(pid);
-  if (argv === undefined || basename(argv[0] ?? '') !== 'dnsmasq' || !argv.includes(`--pid-file=${pidFile}`)) return undefined;
-  return { pid, args: argv.slice(1) };
+  const proof = await provedOurs({ pidFile, program: /^dnsmasq$/, mustInclude: [`--pid-file=${pidFile}`] });
+  return proof.ours ? { pid: proof.pid, args: proof.argv.slice(1) } : undefined;
 }
 
 /** dnsmasq forks into the background; its parent exits non-zero when startup fails (socket, interface). */
@@ -160,13 +131,7 @@ export async function startDnsmasq(args: readonly string[], signal: AbortSignal)
 
 /** A killed daemon stays a zombie until init reaps it; it holds no sockets any more. */
 function running(pid: number): boolean {
-  if (!processAlive(pid)) return false;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
+  return processAlive(pid) && procStat(pid)?.state !== 'Z';
 }
 
 /** SIGTERM, then SIGKILL: the next dnsmasq must be able to bind the same sockets. */

@@ -1,3 +1,4 @@
+import { processAlive } from '../host/process.ts';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
@@ -190,15 +191,6 @@ async function writeStamp(dir: string, file: string, sha256: string): Promise<St
   const stamp: Stamp = { sha256, file, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, ino: st.ino, verifiedAt: now() };
   await writeJsonAtomic(join(dir, STAMP), stamp);
   return st;
-}
-
-function isPidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export class ImageCache {
@@ -659,7 +651,7 @@ export class ImageCache {
       const stagingDir = join(this.root, '.staging');
       for (const name of await readdir(stagingDir).catch(() => [] as string[])) {
         const pid = Number(/\.(\d+)\.[0-9a-f]+$/.exec(name)?.[1]);
-        if (Number.isInteger(pid) && pid > 0 && isPidAlive(pid)) continue;
+        if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) continue;
         await rm(join(stagingDir, name), { recursive: true, force: true });
       }
     }
