@@ -97,9 +97,11 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
       await steps.run('Creating the VM', () => createVm(p, plan, dctx, { image: image as BootImage, keys, network }));
       created = true;
     }
+    // Set before the boot: a driver that fails after its VM came up leaves it running too
+    // (withNextSteps asks the driver whether it runs).
+    vmBooted = true;
     if (vmState === 'running') await steps.skip('Starting the VM', 'already running');
     else await steps.run('Starting the VM', () => bootVm(plan.driver, dctx, vmState));
-    vmBooted = true;
     const reached = await steps.run('Waiting for the guest (SSH)', (update) => waitForGuest(options, p, plan.driver, dctx, keys, network, update));
     return {
       profile: p.name,
@@ -256,7 +258,7 @@ async function withNextSteps(e: unknown, p: OpenProfile, driver: Driver): Promis
   const size = created === undefined ? '' : ` (${created.memoryMiB} MiB, ${created.cpus} vCPUs)`;
   const flag = p.name === 'devcluster' ? '' : ` -p ${p.name}`;
   const next = `The VM is still running${size}. Continue with \`devcluster start${flag}\`, look inside with \`devcluster ssh${flag}\`, or remove it with \`devcluster delete${flag}\`.`;
-  if (!isDevclusterError(e)) return new DevclusterError('INTERNAL_ERROR', e instanceof Error ? e.message : String(e), { advice: next, cause: e });
+  if (!isDevclusterError(e)) return new DevclusterError('INTERNAL_ERROR', e instanceof Error ? e.message : String(e), { advice: next, details: { vmStillRunning: true }, cause: e });
   return new DevclusterError(e.id, e.message, {
     advice: e.advice === undefined ? next : `${e.advice}\n${next}`,
     ...(e.docs === undefined ? {} : { docs: e.docs }),

@@ -11,7 +11,7 @@
  *   new DriverRegistry([FAKE_DESCRIPTOR], { fake: async () => fakeDriver })
  */
 import { writeSync } from 'node:fs';
-import { appendFile, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Availability, CrashReport, Driver, DriverContext, DriverDescriptor, GuestAddress, HostContext, NetworkPlan, NetworkRequest, StopOptions, VmDetails, VmSpec, VmState } from '../../drivers/driver.ts';
@@ -23,7 +23,6 @@ import {
   changeRegistry,
   freezeVmProcess,
   guestDir,
-  hypervisorDir,
   hypervisorLogTail,
   killVmProcess,
   readRegistry,
@@ -149,8 +148,6 @@ export class FakeDriver implements Driver {
     const n = (this.counts.get(name) ?? 0) + 1;
     this.counts.set(name, n);
     this.ops.push(name);
-    await mkdir(hypervisorDir(ctx.home), { recursive: true });
-    await appendFile(join(hypervisorDir(ctx.home), 'ops.log'), `${process.pid} ${name}\n`);
     const latency = this.options.latencyMs?.[name];
     if (latency !== undefined) await sleep(latency, undefined, { signal: ctx.signal });
     for (const f of this.options.faults ?? []) {

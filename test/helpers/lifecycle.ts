@@ -5,7 +5,7 @@
  * that delete must bring to nothing.
  */
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { importBuiltImage } from '../../src/image/built.ts';
 import { Output } from '../../src/ui/output.ts';
@@ -16,7 +16,7 @@ import { tempDir } from './cli.ts';
 import { cleanQcow2 } from './disk-images.ts';
 import { fakeRegistry } from './fake-driver.ts';
 import type { FakeDriver } from './fake-driver.ts';
-import { readRegistry, vmProcessAlive } from './fake-hypervisor.ts';
+import { killVmProcess, readRegistry, vmProcessAlive } from './fake-hypervisor.ts';
 
 export const IMAGE = 'fake-guest';
 export const PROFILE = 'lab';
@@ -34,7 +34,19 @@ export async function homeWithImage(): Promise<string> {
   };
   await writeFile(join(build, 'manifest.json'), JSON.stringify(manifest));
   await importBuiltImage(join(build, 'manifest.json'), { home, recipe: 'fake' });
+  await rm(build, { recursive: true, force: true });
+  homes.push(home);
   return home;
+}
+
+const homes: string[] = [];
+
+/** For after(): ends every fake VM a test left running (a failed assertion skips its delete) and removes the homes. */
+export async function removeHomes(): Promise<void> {
+  for (const home of homes.splice(0)) {
+    for (const vm of Object.values((await readRegistry(home)).vms)) await killVmProcess(home, vm, 'test cleanup');
+    await rm(home, { recursive: true, force: true });
+  }
 }
 
 export interface Captured {
