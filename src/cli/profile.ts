@@ -40,10 +40,11 @@ const UNKNOWN = { driver: null, cpus: null, memoryMiB: null, diskMiB: null, kube
 
 async function list(ctx: CommandContext): Promise<void> {
   const { listProfiles } = await import('../profile/profiles.ts');
-  const { resolveConfig } = await import('../profile/config.ts');
+  const { resolveConfig, resolveProfileName } = await import('../profile/config.ts');
   const { formatMiB } = await import('../profile/units.ts');
   const profiles = await listProfiles(ctx.home);
-  const active = (await resolveConfig({ home: ctx.home, profileFlag: ctx.profileFlag })).profile;
+  // Only the name: a bad config in the active profile is shown on its row, not fatal to the list.
+  const active = (await resolveProfileName({ home: ctx.home, profileFlag: ctx.profileFlag })).name;
   const rows = await Promise.all(
     profiles.map(async (p): Promise<ProfileRow> => {
       const isActive = p.name === active;
@@ -95,6 +96,6 @@ async function list(ctx: CommandContext): Promise<void> {
   if (broken.length > 0) {
     ctx.out.line();
     for (const r of broken) ctx.out.line(`${r.name}: ${r.problem ?? ''}`);
-    ctx.out.line(`\`devcluster delete -p <name>\` removes such a profile and what it can prove is its own.`);
+    ctx.out.line('`devcluster config view -p <name>` shows its settings; `devcluster delete -p <name>` removes a profile and what it can prove is its own.');
   }
 }

@@ -86,6 +86,15 @@ export async function resolveConfig(input: ResolveInput): Promise<ResolvedConfig
   const { name: profile } = await resolveProfileName(input, global);
   const profileFile = profilePaths(input.home, profile).config;
   const local = await readConfigFile(profileFile);
+  // A hand-edited profile file with a global-only key would otherwise be ignored without a word.
+  for (const key of Object.keys(local)) {
+    if (requireSetting(key).scope === 'global') {
+      throw new DevclusterError('CONFIG_FILE_CORRUPT', `${profileFile}: ${key} is a global setting and has no effect in a profile's config`, {
+        advice: `Remove "${key}" from ${profileFile}; set it with \`devcluster config set ${key} <value>\` (without -p).`,
+        input: true,
+      });
+    }
+  }
   const settings: Record<string, ResolvedSetting> = {};
   for (const def of SETTINGS) {
     const flag = input.flags?.[def.key];
