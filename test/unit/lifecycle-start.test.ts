@@ -7,6 +7,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startCluster } from '../../src/cluster/start.ts';
 import { stopCluster } from '../../src/cluster/stop.ts';
@@ -132,7 +133,7 @@ describe('start over the fake driver', { skip }, () => {
   }
 
   test('a first start with kubernetes:false that failed before the VM was created is continued without repeating the option', {
-    todo: 'lifecycle bug: planStart reads kubernetes only from state.created, which is written after driver.create; the choice is lost when the first start fails earlier',
+
   }, async () => {
     const home = await homeWithImage();
     await assert.rejects(startCluster(startOptions(home, new FakeDriver({ faults: [{ at: 'ensureNetwork:before', action: 'throw' }] }))));
@@ -269,7 +270,7 @@ describe('start over the fake driver', { skip }, () => {
   });
 
   test('an --image path that is missing or fails its sha256 writes nothing', {
-    todo: 'lifecycle bug: chooseImage accepts any path without looking at it; the file is checked only in recordImage, after state.init wrote profiles/<name>/state.json ("Creating")',
+
   }, async () => {
     const home = await homeWithImage();
     const build = await tempDir('devcluster-life-path-');
@@ -283,5 +284,34 @@ describe('start over the fake driver', { skip }, () => {
       await assert.rejects(startCluster(startOptions(home, new FakeDriver(), { flags })), isError(id));
       assert.deepEqual(await snapshotTree(home), before, `${what}: nothing written`);
     }
+  });
+
+  test('a start after an interrupted delete says how to finish the delete, and writes nothing', {
+
+  }, async () => {
+    const home = await homeWithImage();
+    await startCluster(startOptions(home, new FakeDriver()));
+    await assert.rejects(deleteProfile(lifecycleOptions(home, new FakeDriver({ faults: [{ at: 'delete:vm-removed', action: 'throw' }] }))));
+    const before = await snapshotTree(home);
+    await assert.rejects(startCluster(startOptions(home, new FakeDriver(), { kubernetes: undefined })), (e: unknown) => {
+      assert.ok(e instanceof DevclusterError, String(e));
+      assert.match(e.advice ?? '', /devcluster delete -p lab/);
+      return true;
+    });
+    assert.deepEqual(await snapshotTree(home), before);
+    await deleteAndCheck(home);
+  });
+
+  test('start and stop of a profile whose state.json is damaged fail with CONFIG_FILE_CORRUPT, change nothing, and point at delete', async () => {
+    const home = await homeWithImage();
+    await startCluster(startOptions(home, new FakeDriver()));
+    await writeFile(profilePaths(home, PROFILE).state, '{"schemaVersion":1,"prof');
+    const before = await snapshotTree(home);
+    const advice = /`devcluster delete` still removes this profile/;
+    await assert.rejects(startCluster(startOptions(home, new FakeDriver(), { kubernetes: undefined })), isError('CONFIG_FILE_CORRUPT', (e) => assert.match(e.advice ?? '', advice)));
+    await assert.rejects(stopCluster({ ...lifecycleOptions(home, new FakeDriver()), timeoutMs: 5000 }), isError('CONFIG_FILE_CORRUPT', (e) => assert.match(e.advice ?? '', advice)));
+    const console = (p: string) => p.endsWith('/logs/serial.log');
+    assert.deepEqual(Object.entries(await snapshotTree(home)).filter(([p]) => !console(p)), Object.entries(before).filter(([p]) => !console(p)));
+    await deleteAndCheck(home);
   });
 });
