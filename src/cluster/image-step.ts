@@ -3,6 +3,7 @@ import { ImageCache } from '../image/cache.ts';
 import { loadCatalog } from '../image/catalog.ts';
 import type { Catalog } from '../image/catalog.ts';
 import { classifyImage, imageStateRecord, resolveImage } from '../image/resolve.ts';
+import type { ResolveImageOptions, ResolvedImage } from '../image/resolve.ts';
 import { DevclusterError } from '../ui/errors.ts';
 import type { Output } from '../ui/output.ts';
 import type { OpenProfile } from './profile-context.ts';
@@ -12,6 +13,8 @@ import './errors.ts';
 export interface ImageChoice {
   /** An `image` setting value: a catalog or built name, a path, or a URL. */
   image: string;
+  /** A local file is verified and cached while planning, so a bad path or digest fails before the profile exists. */
+  resolved?: ResolvedImage;
 }
 
 async function usable(cache: ImageCache, catalog: Catalog, name: string, offline: boolean): Promise<boolean> {
@@ -29,7 +32,9 @@ async function usable(cache: ImageCache, catalog: Catalog, name: string, offline
 export async function chooseImage(p: OpenProfile, driver: Driver, options: { out: Output; signal: AbortSignal; env?: NodeJS.ProcessEnv }): Promise<ImageChoice> {
   const setting = String(p.settings['image']);
   const offline = p.settings['offline'] === true;
-  if (classifyImage(setting).kind !== 'name') return { image: setting };
+  const kind = classifyImage(setting).kind;
+  if (kind === 'url') return { image: setting };
+  if (kind === 'path') return { image: setting, resolved: await resolveImage(resolveOptions(p, setting, driver, options.signal, () => undefined)) };
   const catalog = await loadCatalog();
   const cache = ImageCache.forHome(p.home);
   if (p.config.settings['image']?.source !== 'default') {
@@ -71,17 +76,21 @@ async function offerDebianBuild(p: OpenProfile, options: { out: Output; signal: 
  * download, verified), recorded in the profile's state so the cache never
  * removes it while the VM's disk depends on it.
  */
-export async function recordImage(p: OpenProfile, choice: ImageChoice, driver: Driver, signal: AbortSignal, update: (detail: string) => void): Promise<BootImage> {
-  const image = await resolveImage({
+function resolveOptions(p: OpenProfile, image: string, driver: Driver, signal: AbortSignal, update: (detail: string) => void): ResolveImageOptions {
+  return {
     home: p.home,
-    image: choice.image,
+    image,
     imageSha256: String(p.settings['image-sha256'] ?? ''),
     formats: driver.info.features.diskFormats,
     offline: p.settings['offline'] === true,
     download: { signal },
     onStatus: update,
     onWait: (holder) => update(`waiting for ${holder}, which is fetching the same image`),
-  });
+  };
+}
+
+export async function recordImage(p: OpenProfile, choice: ImageChoice, driver: Driver, signal: AbortSignal, update: (detail: string) => void): Promise<BootImage> {
+  const image = choice.resolved ?? (await resolveImage(resolveOptions(p, choice.image, driver, signal, update)));
   await p.state.update((s) => {
     s.image = { ...imageStateRecord(image) };
   });

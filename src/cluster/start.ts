@@ -79,8 +79,12 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
   let vmBooted = false;
   try {
     const existing = p.state.state;
-    if (existing === undefined) await p.state.init(p.name, plan.driver.info.name);
-    else warnImmutable(p, options);
+    if (existing === undefined) {
+      await p.state.init(p.name, plan.driver.info.name);
+      await p.state.update((st) => {
+        st.requested = { kubernetes: plan.kubernetes };
+      });
+    } else warnImmutable(p, options);
     const dctx = p.driverContext();
     const steps = new StepRunner(options.out);
     const vmState = await plan.driver.state(dctx);
@@ -124,7 +128,13 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
 /** Chooses everything a start depends on, changing nothing on disk. */
 async function planStart(options: StartOptions, p: OpenProfile): Promise<StartPlan> {
   const existing = p.state.state;
-  const kubernetes = options.kubernetes ?? existing?.created?.kubernetes ?? true;
+  if (existing?.status === 'Deleting') {
+    const flag = p.name === 'devcluster' ? '' : ` -p ${p.name}`;
+    throw new DevclusterError('PROFILE_BEING_DELETED', `profile ${p.name} was being deleted when that command stopped; its VM may be partly removed`, {
+      advice: `Finish the delete with \`devcluster delete${flag}\`, then \`devcluster start${flag}\` creates it anew.`,
+    });
+  }
+  const kubernetes = options.kubernetes ?? existing?.created?.kubernetes ?? existing?.requested?.kubernetes ?? true;
   if (kubernetes) {
     throw new DevclusterError('KUBERNETES_BOOTSTRAP_UNAVAILABLE', 'this build of devcluster starts the VM but cannot install Kubernetes in it yet', {
       advice: 'Run `devcluster start --no-kubernetes` for the VM alone (SSH, networking, the guest image). The kubeadm bootstrap is the next milestone.',

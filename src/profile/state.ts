@@ -28,6 +28,8 @@ export interface ProfileState {
   status: ClusterStatus;
   createdAt: string;
   updatedAt: string;
+  /** What the first start asked for, kept so a start that continues it needs no flag repeated. */
+  requested?: { kubernetes: boolean };
   /** The settings the VM was created with; later flags cannot change them. */
   created?: { cpus: number; memoryMiB: number; diskMiB: number; image: string; kubernetes: boolean; kubernetesVersion?: string };
   /** The base image the VM's disk depends on (src/image/resolve.ts ImageStateRecord). */
