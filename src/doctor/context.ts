@@ -1,7 +1,9 @@
 import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { DRIVER_DESCRIPTORS, findDriver, driverNamesForHelp } from '../../drivers/names.ts';
+import { driverNamesForHelp } from '../../drivers/names.ts';
+import { drivers } from '../../drivers/index.ts';
+import type { HostContext } from '../../drivers/driver.ts';
 import { run } from '../host/exec.ts';
 import { hostFacts } from '../host/platform.ts';
 import type { HostFacts } from '../host/platform.ts';
@@ -52,20 +54,31 @@ export interface DoctorContextOptions {
   now?: () => number;
 }
 
-/** The driver doctor checks for: --driver, else the config, else the preferred driver of this platform. */
-export function resolveDoctorDriver(flag: string | undefined, configured: string, platform: NodeJS.Platform): { name: string; source: 'flag' | 'config' | 'auto' } {
+/**
+ * The driver the doctor checks for: --driver, else the profile's own, else
+ * the driver setting, else what `start` would choose (the registry's
+ * choose()); with none available, the most preferred one, so its checks say why.
+ */
+export async function resolveDoctorDriver(
+  flag: string | undefined,
+  recorded: string | undefined,
+  configured: string,
+  host: HostContext,
+): Promise<{ name: string; source: 'flag' | 'profile' | 'config' | 'auto' }> {
   if (flag !== undefined) {
-    const d = findDriver(flag);
+    const d = drivers.find(flag);
     if (d === undefined) {
       throw inputError('DRIVER_UNKNOWN', `--driver: unknown driver ${JSON.stringify(flag)}`, { advice: `Known drivers: ${driverNamesForHelp()}.` });
     }
     return { name: d.name, source: 'flag' };
   }
+  if (recorded !== undefined) return { name: recorded, source: 'profile' };
   if (configured !== 'auto') return { name: configured, source: 'config' };
-  const best = [...DRIVER_DESCRIPTORS]
-    .filter((d) => d.platforms.includes(platform))
-    .sort((a, b) => (b.priority[platform] ?? 0) - (a.priority[platform] ?? 0))[0];
-  return { name: best?.name ?? 'qemu', source: 'auto' };
+  try {
+    return { name: (await drivers.choose('auto', host)).driver.info.name, source: 'auto' };
+  } catch {
+    return { name: drivers.preferred(host.platform)[0]?.name ?? 'qemu', source: 'auto' };
+  }
 }
 
 function str(v: unknown): string | undefined {
@@ -166,11 +179,12 @@ export async function createDoctorContext(options: DoctorContextOptions): Promis
       config = defaultConfig(profile);
     }
   }
-  const driver = resolveDoctorDriver(options.driverFlag, String(config.settings['driver']?.value ?? 'auto'), host.platform);
   const pPaths = profilePaths(options.home, config.profile);
   const recorded = await readClusterState(pPaths.state);
   const settings: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(config.settings)) settings[k] = v.value;
+  const hostCtx = { home: options.home, settings, platform: host.platform, signal: new AbortController().signal };
+  const driver = await resolveDoctorDriver(options.driverFlag, recorded.problem === undefined ? recorded.driver : undefined, String(config.settings['driver']?.value ?? 'auto'), hostCtx);
   const vm =
     options.vm !== undefined
       ? (options.vm ?? undefined)

@@ -4,6 +4,7 @@ import { HOST_CHECKS } from './checks/host.ts';
 import { NETWORK_CHECKS } from './checks/network.ts';
 import { GUEST_CHECKS } from './checks/guest.ts';
 import { TOOLS_CHECKS } from './checks/tools.ts';
+import { DRIVER_CHECKS } from './checks/driver.ts';
 import { CLUSTER_CHECKS, PROFILE_STATE_CHECKS, VM_CHECKS } from './checks/profile.ts';
 import { IMAGE_BUILD_CHECKS } from './checks/image-build.ts';
 import { CATEGORIES } from './types.ts';
@@ -18,6 +19,7 @@ const CORE_CHECKS: readonly Check[] = [
   ...HOST_CHECKS,
   ...PROFILE_STATE_CHECKS,
   ...IMAGE_BUILD_CHECKS,
+  ...DRIVER_CHECKS,
   ...VM_CHECKS,
   ...NETWORK_CHECKS,
   ...CLUSTER_CHECKS,

@@ -168,7 +168,7 @@ export interface DoctorContext {
   /** Why the config files could not be read (defaults were used instead). */
   readonly configProblem?: string;
   readonly driver: string;
-  readonly driverSource: 'flag' | 'config' | 'auto';
+  readonly driverSource: 'flag' | 'profile' | 'config' | 'auto';
   readonly cluster: ClusterState;
   readonly exec: ExecFn;
   /** Runs a command as root: directly when already root, else through sudo. */
@@ -247,7 +247,7 @@ export interface DoctorReport {
     freeMemoryMiB: number;
   };
   profile: string;
-  driver: { name: string; source: 'flag' | 'config' | 'auto' };
+  driver: { name: string; source: 'flag' | 'profile' | 'config' | 'auto' };
   checks: CheckResult[];
   summary: DoctorSummary;
 }
