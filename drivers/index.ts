@@ -1,5 +1,6 @@
 import { DRIVER_DESCRIPTORS } from './names.ts';
 import type { Availability, Driver, DriverDescriptor, HostContext } from './driver.ts';
+import type { Check } from '../src/doctor/types.ts';
 import { DevclusterError, errorDef, registerErrors } from '../src/ui/errors.ts';
 
 registerErrors({
@@ -16,6 +17,11 @@ registerErrors({
  */
 const LOADERS: Readonly<Record<string, () => Promise<Driver>>> = {
   qemu: async () => (await import('./qemu/index.ts')).qemuDriver,
+};
+
+/** Each shipped driver's doctor checks, loaded without the driver itself. */
+const CHECK_LOADERS: Readonly<Record<string, () => Promise<readonly Check[]>>> = {
+  qemu: async () => (await import('./qemu/checks.ts')).QEMU_CHECKS,
 };
 
 export interface DriverChoice {
@@ -38,10 +44,21 @@ function availabilityText(a: Availability): string {
 export class DriverRegistry {
   private readonly descriptors: readonly DriverDescriptor[];
   private readonly loaders: Readonly<Record<string, () => Promise<Driver>>>;
+  private readonly checkLoaders: Readonly<Record<string, () => Promise<readonly Check[]>>>;
 
-  constructor(descriptors: readonly DriverDescriptor[], loaders: Readonly<Record<string, () => Promise<Driver>>>) {
+  constructor(
+    descriptors: readonly DriverDescriptor[],
+    loaders: Readonly<Record<string, () => Promise<Driver>>>,
+    checkLoaders: Readonly<Record<string, () => Promise<readonly Check[]>>> = {},
+  ) {
     this.descriptors = descriptors;
     this.loaders = loaders;
+    this.checkLoaders = checkLoaders;
+  }
+
+  /** The doctor checks a shipped driver contributes (none when it declares none). */
+  async checks(name: string): Promise<readonly Check[]> {
+    return (await this.checkLoaders[name]?.()) ?? [];
   }
 
   find(nameOrAlias: string): DriverDescriptor | undefined {
@@ -128,7 +145,7 @@ export class DriverRegistry {
 }
 
 /** This build's registry. */
-export const drivers = new DriverRegistry(DRIVER_DESCRIPTORS, LOADERS);
+export const drivers = new DriverRegistry(DRIVER_DESCRIPTORS, LOADERS, CHECK_LOADERS);
 
 export function shippedDrivers(): DriverDescriptor[] {
   return drivers.shipped();

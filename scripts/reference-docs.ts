@@ -11,7 +11,7 @@ async function loadErrorModules(): Promise<void> {
   await import('../src/seed/iso9660.ts');
   await import('../src/ssh/errors.ts');
   await import('../src/doctor/registry.ts');
-  await import('../drivers/qemu/checks.ts');
+  await (await import('../src/doctor/driver-checks.ts')).loadDriverChecks();
 }
 
 export async function renderErrorsDoc(): Promise<string> {

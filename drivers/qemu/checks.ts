@@ -1,7 +1,6 @@
 import { access, constants } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { findOnPath } from '../../src/host/path-search.ts';
-import { registerDriverChecks } from '../../src/doctor/registry.ts';
 import { fail, pass, skip, warn, errorText } from '../../src/doctor/outcome.ts';
 import { settingOf } from '../../src/doctor/context.ts';
 import { hostPackageManager, installFix } from '../../src/doctor/install-fix.ts';
@@ -175,7 +174,7 @@ const accelCheck: Check = {
   id: 'QEMU_ACCEL_UNAVAILABLE',
   title: 'QEMU acceleration',
   category: 'hypervisor',
-  looksAt: "the accelerator verdict start uses (cached until reboot): a paused QEMU VM with the platform accelerator (KVM, HVF or WHPX) must answer over QMP, and a test boot of the profile's kernel must reach it",
+  looksAt: "starts a paused QEMU VM with the platform accelerator (KVM, HVF or WHPX), asks it over QMP whether it runs, and test-boots the profile's kernel: the same verdict start uses, cached until reboot",
   drivers: ['qemu'],
   requires: ['QEMU_NOT_INSTALLED'],
   fatal: true,
@@ -194,6 +193,8 @@ const accelCheck: Check = {
       platform: ctx.host.platform,
       arch: ctx.host.arch,
       exec: ctx.exec,
+      // The doctor changes nothing on disk (it also runs as start's preflight, before input is validated).
+      writeCache: false,
     });
     const hw = v.hardware;
     if (hw === undefined) return skip(`no hardware accelerator on ${ctx.host.platform}`);
@@ -215,4 +216,3 @@ const accelCheck: Check = {
 
 export const QEMU_CHECKS: readonly Check[] = [installedCheck, kvmPermissionCheck, accelCheck];
 
-registerDriverChecks('qemu', QEMU_CHECKS);

@@ -1,13 +1,11 @@
-/**
- * The drivers that contribute doctor checks. Each module calls
- * registerDriverChecks when loaded; loading them here lets `doctor`, the
- * support bundle and start's preflight see every check without loading the
- * drivers themselves.
- */
-const DRIVER_CHECK_MODULES: Readonly<Record<string, () => Promise<unknown>>> = {
-  qemu: () => import('../../drivers/qemu/checks.ts'),
-};
+import { drivers } from '../../drivers/index.ts';
+import { registerDriverChecks } from './registry.ts';
 
+/**
+ * Adds every shipped driver's checks, as the driver registry lists them, so
+ * `doctor`, the support bundle and start's preflight see them without
+ * loading the drivers themselves.
+ */
 export async function loadDriverChecks(): Promise<void> {
-  await Promise.all(Object.values(DRIVER_CHECK_MODULES).map((load) => load()));
+  for (const d of drivers.shipped()) registerDriverChecks(d.name, await drivers.checks(d.name));
 }

@@ -2,7 +2,6 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import '../../drivers/qemu/checks.ts';
 import { allChecks, categoryOfExitCode, findCheck, registerDriverChecks } from '../../src/doctor/registry.ts';
 import { runChecks } from '../../src/doctor/runner.ts';
 import { buildReport, reportToJson, summarize } from '../../src/doctor/report.ts';
@@ -13,6 +12,9 @@ import { errorDefinition, isDevclusterError } from '../../src/ui/errors.ts';
 import type { Check, CheckOutcome } from '../../src/doctor/types.ts';
 import { captureOutput, fakeExec, powershellStdout, testContext } from '../helpers/doctor.ts';
 import { REPO } from '../helpers/cli.ts';
+import { loadDriverChecks } from '../../src/doctor/driver-checks.ts';
+
+await loadDriverChecks();
 
 const fixture = (name: string) => readFileSync(join(REPO, 'test', 'fixtures', 'doctor', name), 'utf8');
 
