@@ -237,6 +237,8 @@ export interface VerdictOptions {
   exec?: Exec;
   /** Tests pass a boot id; null means "unknown" (no caching). */
   bootId?: string | null;
+  /** False for callers that must leave the disk alone (the doctor, also run as start's preflight): they read the cache but never write it. */
+  writeCache?: boolean;
 }
 
 /**
@@ -273,7 +275,7 @@ export async function acceleratorVerdict(options: VerdictOptions): Promise<Accel
       fromCache = true;
     } else {
       result = await probe(exec, options.qemu, wanted, arch, options.kernel);
-      if (result.definitive && key !== undefined && cache !== undefined) {
+      if (result.definitive && key !== undefined && cache !== undefined && options.writeCache !== false) {
         cache.entries[key] = { usable: result.usable, ...(result.cpu === undefined ? {} : { cpu: result.cpu }), reason: result.reason, at: new Date().toISOString() };
         // A cache that cannot be written only costs a probe next time.
         await writeJsonAtomic(options.cacheFile, cache).catch(() => undefined);
