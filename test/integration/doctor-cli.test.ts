@@ -133,7 +133,7 @@ describe('failing conditions', () => {
     const path = join(e.userHome, '.kube', 'config');
     await writeKubeconfig(path, 'apiVersion: v1\nclusters:\n- name: a\n  cluster: {server: https://x\n   current-context: [\n');
     const r = await doctor(e, ['KUBECONFIG_INVALID', 'KUBECONFIG_CONTEXT_MISSING']);
-    assert.equal(r.code, 38);
+    assert.equal(r.code, 106);
     assert.match(r.stdout, new RegExp(`\\[✗\\] kubeconfig: +${path.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: not valid YAML: .* at line \\d+, column \\d+`));
     assert.match(r.stdout, /Fix: Repair the file, or move it aside/);
     assert.ok(r.stdout.includes(`sh  mv ${path} ${path}.broken`), r.stdout);
@@ -148,7 +148,7 @@ describe('failing conditions', () => {
     await writeKubeconfig(a, 'apiVersion: v1\nkind: Config\ncurrent-context: gone\ncontexts: []\n');
     await writeKubeconfig(b, KUBECONFIG_OURS('https://127.0.0.1:6443').replace('current-context: devcluster\n', ''));
     const r = await doctor(e, ['KUBECONFIG_CONTEXT_MISSING', '-o', 'json'], { KUBECONFIG: `${a}:${join(e.userHome, 'missing.yaml')}:${b}` });
-    assert.equal(r.code, 38);
+    assert.equal(r.code, 106);
     const doc = JSON.parse(r.stdout) as { checks: Array<{ summary: string; fix: { commands: Array<{ run: string }>; automatic: boolean } }> };
     assert.equal(doc.checks[0]?.summary, `current-context "gone" (in ${a}) names a context that does not exist`);
     assert.equal(doc.checks[0]?.fix.commands[0]?.run, 'kubectl config use-context devcluster');
@@ -200,7 +200,7 @@ describe('kubectl missing from PATH', () => {
     await writeFile(join(bin, 'kubectl'), '#!/bin/sh\necho \'{"clientVersion":{"gitVersion":"v1.31.2"}}\'\n', { mode: 0o755 });
     const env = { ...(await noKubectl(e)), SHELL: '/bin/zsh' };
     const r = await doctor(e, ['KUBECTL_NOT_ON_PATH'], env);
-    assert.equal(r.code, 35);
+    assert.equal(r.code, 104);
     assert.ok(r.stdout.includes(`bash: add to ${join(e.userHome, '.bashrc')}\n        export PATH=`), r.stdout);
     assert.ok(r.stdout.includes(`export PATH="${bin}":"$PATH"`));
     assert.ok(r.stdout.includes(`fish_add_path --global --prepend ${bin}`));
@@ -208,7 +208,7 @@ describe('kubectl missing from PATH', () => {
 
     const fixed = await doctor(e, ['KUBECTL_NOT_ON_PATH', '--fix', '--yes'], env);
     assert.match(fixed.stdout, /KUBECTL_NOT_ON_PATH: applied; takes effect after you open a new terminal/);
-    assert.equal(fixed.code, 35, 'not claimed as done before a new shell');
+    assert.equal(fixed.code, 104, 'not claimed as done before a new shell');
     const zshrc = await readFile(join(e.userHome, '.zshrc'), 'utf8');
     assert.equal(zshrc, `# added by devcluster doctor\nexport PATH="${bin}":"$PATH"\n`);
     // Idempotent: a second fix does not add the line twice.
@@ -232,7 +232,7 @@ describe('--fix with the real kubectl', () => {
     const { e, kubeconfig } = await staleProfile();
     const before = await readFile(kubeconfig, 'utf8');
     const r = await doctor(e, ['KUBECONFIG_STALE_SERVER', 'KUBECONFIG_PERMISSIONS', '--fix']);
-    assert.equal(r.code, 38);
+    assert.equal(r.code, 106);
     assert.ok(r.stdout.includes(`kubectl config set-cluster devcluster --server=https://127.0.0.1:16443 --kubeconfig=${kubeconfig}`), r.stdout);
     assert.ok(r.stdout.includes(`chmod 600 ${kubeconfig}`));
     assert.match(r.stdout, /No terminal to confirm on, so nothing was changed/);

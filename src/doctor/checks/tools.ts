@@ -92,7 +92,7 @@ const kubectlCheck: Check = {
   category: 'tools',
   inapplicable: withoutKubernetes,
   looksAt: 'kubectl on PATH and its client version; devcluster\'s own copy in $DEVCLUSTER_HOME/bin',
-  exitCode: 35,
+  exitCode: 104,
   async run(ctx) {
     const info = await kubectlInfo(ctx);
     if (info.path !== undefined) {
@@ -118,7 +118,7 @@ const skewCheck: Check = {
   inapplicable: withoutKubernetes,
   looksAt: "kubectl's minor version against the cluster's (GET /version, or the version in state.json)",
   requires: ['KUBECTL_NOT_ON_PATH'],
-  exitCode: 36,
+  exitCode: 105,
   async run(ctx) {
     const info = await kubectlInfo(ctx);
     if (info.version === undefined) return skip('kubectl is not available');
@@ -179,7 +179,7 @@ const kubeconfigCheck: Check = {
   category: 'tools',
   inapplicable: withoutKubernetes,
   looksAt: 'the KUBECONFIG variable and each file it names (or ~/.kube/config): that they parse as kubeconfig YAML',
-  exitCode: 38,
+  exitCode: 106,
   async run(ctx) {
     const kc = await kubeconfigOf(ctx);
     const broken = kc.files.filter((f) => f.exists && f.problem !== undefined);
@@ -212,7 +212,7 @@ const contextCheck: Check = {
   inapplicable: withoutKubernetes,
   looksAt: "that kubeconfig's current-context names a context that exists, and whether it is devcluster's",
   requires: ['KUBECONFIG_INVALID'],
-  exitCode: 38,
+  exitCode: 106,
   async run(ctx) {
     const kc = await kubeconfigOf(ctx);
     const ours = kc.context(ctx.profile);
@@ -251,7 +251,7 @@ const staleCheck: Check = {
   inapplicable: withoutKubernetes,
   looksAt: "that the profile's context points at the API server address recorded in the profile's state.json",
   requires: ['KUBECONFIG_INVALID'],
-  exitCode: 38,
+  exitCode: 106,
   async run(ctx) {
     const kc = await kubeconfigOf(ctx);
     const ours = kc.context(ctx.profile);
@@ -287,7 +287,7 @@ const permissionsCheck: Check = {
   looksAt: 'that kubeconfig files (which hold credentials) are not readable by other users',
   platforms: ['linux', 'darwin'],
   requires: ['KUBECONFIG_INVALID'],
-  exitCode: 37,
+  exitCode: 107,
   async run(ctx) {
     const kc = await kubeconfigOf(ctx);
     const open = kc.files.filter((f) => f.exists && f.mode !== undefined && (f.mode & 0o077) !== 0);
