@@ -7,7 +7,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startCluster } from '../../src/cluster/start.ts';
 import { stopCluster } from '../../src/cluster/stop.ts';
@@ -279,10 +279,14 @@ describe('start over the fake driver', { skip }, () => {
       ['missing path', { image: '/nonexistent/disk.qcow2', 'image-sha256': 'a'.repeat(64) }, 'IMAGE_FILE_NOT_FOUND'],
       ['wrong sha256', { image: disk, 'image-sha256': 'b'.repeat(64) }, 'IMAGE_CHECKSUM_MISMATCH'],
     ];
-    for (const [what, flags, id] of cases) {
-      const before = await snapshotTree(home);
-      await assert.rejects(startCluster(startOptions(home, new FakeDriver(), { flags })), isError(id));
-      assert.deepEqual(await snapshotTree(home), before, `${what}: nothing written`);
+    try {
+      for (const [what, flags, id] of cases) {
+        const before = await snapshotTree(home);
+        await assert.rejects(startCluster(startOptions(home, new FakeDriver(), { flags })), isError(id));
+        assert.deepEqual(await snapshotTree(home), before, `${what}: nothing written`);
+      }
+    } finally {
+      await rm(build, { recursive: true, force: true });
     }
   });
 
