@@ -289,5 +289,3 @@ export async function acceleratorVerdict(options: VerdictOptions): Promise<Accel
   return { accel: 'tcg', cpu: 'max', reason: `${name} unusable: ${result.reason}; using TCG software emulation (much slower)`, degraded: true, hardware };
 }
 
-/** @deprecated the driver's former name: index.ts should call acceleratorVerdict. */
-export const chooseAccel = acceleratorVerdict;

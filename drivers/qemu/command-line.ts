@@ -1,5 +1,5 @@
 import { qmpAddressArg } from './qmp.ts';
-import type { QmpAddress } from './qmp.ts';
+import type { MonitorAddress } from './monitor-address.ts';
 
 export type Accel = 'kvm' | 'hvf' | 'whpx' | 'tcg';
 
@@ -24,7 +24,7 @@ export interface QemuLaunch {
   firmware?: string;
   mac: string;
   netdev: QemuNetdev;
-  qmp: QmpAddress;
+  qmp: MonitorAddress;
   pidFile: string;
   serialLog: string;
 }

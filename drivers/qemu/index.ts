@@ -5,12 +5,13 @@ import { run } from '../../src/host/exec.ts';
 import { homePaths } from '../../src/profile/paths.ts';
 import { DevclusterError } from '../../src/ui/errors.ts';
 import type { Availability, CrashReport, Driver, DriverContext, GuestAddress, HostContext, NetworkPlan, StopOptions, VmDetails, VmSpec, VmState } from '../driver.ts';
-import { chooseAccel } from './accel.ts';
+import { acceleratorVerdict } from './accel.ts';
 import { findQemu, qemuArch, requireQemu } from './binaries.ts';
 import { buildQemuArgs, macForProfile } from './command-line.ts';
 import type { QemuLaunch, QemuNetdev } from './command-line.ts';
 import { launchQemu, ourQemuPid, processAlive, tryQmp, waitForExit } from './process.ts';
-import type { QmpAddress } from './qmp.ts';
+import { monitorAddress, prepareMonitorAddress } from './monitor-address.ts';
+import type { MonitorAddress } from './monitor-address.ts';
 import { LOOPBACK, chooseForwards, forwardEndpoints, userNetworkPlan } from './user-network.ts';
 import type { UserForwards } from './user-network.ts';
 import { readFile } from 'node:fs/promises';
@@ -56,19 +57,9 @@ function files(ctx: DriverContext) {
   };
 }
 
-/**
- * Unix socket paths are limited to about 104 bytes; a long home moves the
- * monitor socket to the temp directory under a name derived from the profile dir.
- */
-function qmpAddress(ctx: DriverContext): QmpAddress {
-  const inProfile = join(ctx.paths.dir, 'qmp.sock');
-  if (process.platform === 'win32') {
-    const port = 40000 + (createHash('sha256').update(ctx.paths.dir).digest().readUInt16BE(0) % 20000);
-    return { host: LOOPBACK, port };
-  }
-  if (Buffer.byteLength(inProfile) < 100) return { path: inProfile };
-  const id = createHash('sha256').update(ctx.paths.dir).digest('hex').slice(0, 16);
-  return { path: join('/tmp', `devcluster-${id}.qmp`) };
+/** The monitor's AF_UNIX socket: in the profile, or a private run directory when that path is too long. */
+function qmpAddress(ctx: DriverContext): MonitorAddress {
+  return monitorAddress(ctx.paths.dir, ctx.home);
 }
 
 function mode(ctx: HostContext): 'user' | 'bridged' {
@@ -105,6 +96,11 @@ export const qemuDriver: Driver = {
   },
 
   async available(ctx): Promise<Availability> {
+    if (ctx.platform === 'win32') {
+      // QEMU on Windows serves its monitor on an AF_UNIX socket, and Node.js cannot connect to one there yet;
+      // a TCP monitor would let any local user control the VM.
+      return { status: 'unavailable', reason: 'the QEMU monitor needs an AF_UNIX socket, which Node.js cannot connect to on Windows yet (nodejs/node#55979)', fix: 'Use another driver on Windows; devcluster does not expose QEMU\'s monitor on a TCP port.' };
+    }
     const found = await findQemu();
     if (found === undefined) return { status: 'unavailable', reason: `qemu-system-${qemuArch()} or qemu-img is not installed`, fix: 'Run `devcluster doctor --fix` to install QEMU.' };
     if (mode(ctx) === 'bridged') {
@@ -192,7 +188,7 @@ export const qemuDriver: Driver = {
     if (d.vm === undefined) throw new Error('qemu: start before create');
     if ((await ourQemuPid(f.pidFile)) !== undefined) return;
     const qemu = await requireQemu();
-    const choice = await chooseAccel({ setting: String(ctx.settings['qemu-accel'] ?? 'auto'), qemu: qemu.system, kernel: d.vm.kernel, cacheFile: f.accelCache });
+    const choice = await acceleratorVerdict({ setting: String(ctx.settings['qemu-accel'] ?? 'auto'), qemu: qemu.system, kernel: d.vm.kernel, cacheFile: f.accelCache });
     if (choice.degraded) ctx.report(choice.reason, 'warn');
     let netdev: QemuNetdev;
     if (d.mode === 'user') {
@@ -217,6 +213,7 @@ export const qemuDriver: Driver = {
       name: `devcluster-${ctx.profile}`,
       arch: qemuArch(),
       accel: choice.accel,
+      cpuModel: choice.cpu,
       netdev,
       qmp: qmpAddress(ctx),
       pidFile: f.pidFile,
@@ -224,7 +221,8 @@ export const qemuDriver: Driver = {
     };
     await mkdir(ctx.paths.logs, { recursive: true });
     await ctx.state.record('process', f.pidFile);
-    const pid = await launchQemu({ binary: qemu.system, args: buildQemuArgs(launch), logFile: f.qemuLog, pidFile: f.pidFile, qmp: launch.qmp, signal: ctx.signal });
+    await prepareMonitorAddress(launch.qmp);
+    const pid = await launchQemu({ binary: qemu.system, args: buildQemuArgs(launch), logFile: f.qemuLog, pidFile: f.pidFile, qmp: launch.qmp, signal: ctx.signal, profileDir: ctx.paths.dir });
     await saveData(ctx, (x) => {
       x.accel = choice.accel;
       x.accelReason = choice.reason;
@@ -297,8 +295,15 @@ export const qemuDriver: Driver = {
   async delete(ctx) {
     const f = files(ctx);
     await qemuDriver.kill(ctx);
-    const qmp = qmpAddress(ctx);
-    if ('path' in qmp) await rm(qmp.path, { force: true });
+    // A home too long for any socket path never had a monitor to remove.
+    const qmp = (() => {
+      try {
+        return qmpAddress(ctx);
+      } catch {
+        return undefined;
+      }
+    })();
+    if (qmp !== undefined) await rm(qmp.path, { force: true });
     await rm(f.pidFile, { force: true });
     await ctx.state.forget('process', f.pidFile);
     await rm(f.disk, { force: true });

@@ -10,7 +10,8 @@ import './errors.ts';
  * that asked for it. A command that times out is forgotten: its late reply is
  * dropped instead of being taken by the next command.
  */
-export type QmpAddress = { path: string } | { host: string; port: number };
+/** Always an AF_UNIX socket path: a TCP monitor would let any local user control the VM. */
+export type QmpAddress = { path: string };
 
 export interface QmpEvent {
   event: string;
@@ -38,7 +39,7 @@ export class QmpCommandError extends Error {
 const MAX_EVENTS = 1000;
 
 export function qmpAddressArg(address: QmpAddress): string {
-  return 'path' in address ? `unix:${address.path},server=on,wait=off` : `tcp:${address.host}:${address.port},server=on,wait=off`;
+  return `unix:${address.path},server=on,wait=off`;
 }
 
 interface Waiter {
@@ -56,11 +57,11 @@ function monitorError(message: string): DevclusterError {
  * bounds the greeting and is each command's default limit.
  */
 export async function connectQmp(address: QmpAddress, timeoutMs = 5000, platform: NodeJS.Platform = process.platform): Promise<QmpClient> {
-  if ('path' in address && platform === 'win32' && !/^\\\\[.?]\\pipe\\/i.test(address.path)) {
+  if (platform === 'win32' && !/^\\\\[.?]\\pipe\\/i.test(address.path)) {
     // libuv implements Windows local sockets as named pipes only (nodejs/node#55979, libuv/libuv#2537).
     throw monitorError(`Node.js cannot connect to the AF_UNIX socket ${address.path} on Windows`);
   }
-  const socket: Socket = 'path' in address ? connect(address.path) : connect(address.port, address.host);
+  const socket: Socket = connect(address.path);
   socket.setEncoding('utf8');
   const pending = new Map<string, Waiter>();
   const events: QmpEvent[] = [];

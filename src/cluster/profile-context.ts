@@ -5,7 +5,8 @@ import type { ProfilePaths } from '../profile/paths.ts';
 import { StateStore } from '../profile/state.ts';
 import type { ProfileState } from '../profile/state.ts';
 import { DevclusterError, isDevclusterError } from '../ui/errors.ts';
-import { resolveConfig } from '../profile/config.ts';
+import { defaultConfig, resolveConfig } from '../profile/config.ts';
+import { validateProfileName } from '../profile/names.ts';
 import type { ResolvedConfig } from '../profile/config.ts';
 import { acquireProfileLock } from '../profile/lock.ts';
 import type { ProfileLock } from '../profile/lock.ts';
@@ -48,7 +49,15 @@ export interface OpenProfile {
 
 /** Resolves the profile, optionally locks it, and loads its state. */
 export async function openProfile(options: LifecycleOptions, lock: boolean, o: { mustExist?: boolean; tolerateDamagedState?: boolean } = {}): Promise<OpenProfile> {
-  const config = await resolveConfig({ home: options.home, profileFlag: options.profileFlag, ...(options.flags === undefined ? {} : { flags: options.flags }) });
+  let config: ResolvedConfig;
+  try {
+    config = await resolveConfig({ home: options.home, profileFlag: options.profileFlag, ...(options.flags === undefined ? {} : { flags: options.flags }) });
+  } catch (e) {
+    // delete must work on a profile whose config file is damaged: its VM is described by the state, not the config.
+    if (o.tolerateDamagedState !== true || !isDevclusterError(e) || e.id === 'PROFILE_INVALID_NAME' || options.profileFlag === undefined) throw e;
+    options.out.warn(`${e.message}; going on with default settings`);
+    config = defaultConfig(validateProfileName(options.profileFlag));
+  }
   const name = config.profile;
   const paths = profilePaths(options.home, name);
   if (o.mustExist === true && !existsSync(paths.dir)) {

@@ -161,8 +161,9 @@ async function planStart(options: StartOptions, p: OpenProfile): Promise<StartPl
   }
   options.out.info(`Using the ${driver.info.name} driver (${reason})`);
   checkElevation(driver, availability, p.settings, existing === undefined ? 'create' : 'start');
-  await preflight(options, p, driver.info.name);
+  // The image first: its checks only read, while the preflight may run the hypervisor.
   const image = existing?.created === undefined ? await chooseImage(p, driver, options) : undefined;
+  await preflight(options, p, driver.info.name);
   return { driver, reason, availability, kubernetes, image };
 }
 

@@ -8,11 +8,10 @@ import { run } from '../host/exec.ts';
 import { hostFacts } from '../host/platform.ts';
 import type { HostFacts } from '../host/platform.ts';
 import { readJsonIfExists } from '../profile/atomic.ts';
-import { resolveConfig } from '../profile/config.ts';
+import { defaultConfig, resolveConfig } from '../profile/config.ts';
 import type { ResolvedConfig } from '../profile/config.ts';
 import { DEFAULT_PROFILE, validateProfileName } from '../profile/names.ts';
 import { homePaths, profilePaths } from '../profile/paths.ts';
-import { SETTINGS } from '../profile/settings.ts';
 import { parseSizeMiB } from '../profile/units.ts';
 import { inputError, isDevclusterError } from '../ui/errors.ts';
 import { httpClusterAccessor } from './cluster-http.ts';
@@ -133,12 +132,6 @@ export async function readClusterState(statePath: string): Promise<ClusterState>
     ...(guestIp === undefined ? {} : { guestIp }),
     ...(driver === undefined ? {} : { driver }),
   };
-}
-
-function defaultConfig(profile: string): ResolvedConfig {
-  const settings: ResolvedConfig['settings'] = {};
-  for (const d of SETTINGS) settings[d.key] = { key: d.key, value: d.defaultValue, source: 'default', origin: 'default' };
-  return { profile, settings };
 }
 
 /** Runs as root: directly when the process is root, else through sudo (-n when nobody can answer a prompt). */

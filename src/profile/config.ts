@@ -79,6 +79,13 @@ export async function resolveProfileName(input: ResolveInput, global?: ConfigFil
 }
 
 /** flags > DEVCLUSTER_* environment > profile config > global config > defaults. */
+/** Every setting at its default: what a command that must work despite a bad config file (doctor, delete) falls back to. */
+export function defaultConfig(profile: string): ResolvedConfig {
+  const settings: ResolvedConfig['settings'] = {};
+  for (const d of SETTINGS) settings[d.key] = { key: d.key, value: d.defaultValue, source: 'default', origin: 'default' };
+  return { profile, settings };
+}
+
 export async function resolveConfig(input: ResolveInput): Promise<ResolvedConfig> {
   const env = input.env ?? process.env;
   const paths = homePaths(input.home);

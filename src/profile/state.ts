@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { writeJsonAtomic } from './atomic.ts';
+import { readTextFile, writeJsonAtomic } from './atomic.ts';
 import { DevclusterError } from '../ui/errors.ts';
 
 /**
@@ -72,20 +71,10 @@ export class StateStore {
   }
 
   async load(): Promise<ProfileState | undefined> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') {
-        this.current = undefined;
-        return undefined;
-      }
-      throw new DevclusterError(code === 'EACCES' || code === 'EPERM' ? 'HOST_PERMISSION_DENIED' : 'CONFIG_FILE_CORRUPT', `cannot read ${this.path}: ${(e as Error).message}`, {
-        advice: code === 'EACCES' || code === 'EPERM'
-          ? 'The profile belongs to another user (often root, after `sudo devcluster ...`): run the command as that user, or fix the file\'s owner.'
-          : RECOVERY_ADVICE,
-      });
+    const text = await readTextFile(this.path);
+    if (text === undefined) {
+      this.current = undefined;
+      return undefined;
     }
     this.raw = text;
     const problem = stateProblem(text);
