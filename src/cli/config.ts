@@ -30,7 +30,7 @@ export function registerConfig(program: Command): void {
       .description('Save a setting in the global config, or in the profile\'s config with -p')
       .option('--wait-lock', 'wait for another command that holds the profile instead of failing')
       .action(action(async (ctx, [key, value]) => set(ctx, key as string, value as string))),
-    [['devcluster config set driver hyperv', 'always use Hyper-V'], ['devcluster config set -p dev kubernetes-version 1.31.2', 'pin a version for "dev"']],
+    [['devcluster config set driver qemu', 'always use QEMU'], ['devcluster config set -p dev kubernetes-version 1.31.2', 'pin a version for "dev"']],
   );
 
   withExamples(
@@ -119,6 +119,13 @@ async function set(ctx: CommandContext, key: string, value: string): Promise<voi
   const def = requireSetting(key);
   await scopeFor(ctx, key);
   const parsed = def.parse(value, `config set ${key}`);
+  if (def.key === 'driver' && parsed !== 'auto') {
+    // A driver this build cannot run here would only fail at the next start: say why now, and write nothing.
+    const { drivers } = await import('../../drivers/index.ts');
+    const { inputError } = await import('../ui/errors.ts');
+    const refusal = drivers.refusal(String(parsed), process.platform);
+    if (refusal !== undefined) throw inputError('DRIVER_UNAVAILABLE', `config set driver: ${refusal.message}`, { advice: refusal.advice });
+  }
   const scope = await changeConfig(ctx, key, (c) => {
     c[def.key] = parsed;
   });
