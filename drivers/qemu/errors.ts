@@ -9,7 +9,6 @@ registerErrors({
   QEMU_IMAGE_UNSUITABLE: errorDef('hypervisor', 66, 'The image has no format QEMU can boot.'),
   QEMU_MONITOR_PATH_TOO_LONG: errorDef('usage', 2, 'The QEMU monitor socket path under DEVCLUSTER_HOME is longer than the operating system allows for a unix socket.'),
   QEMU_MONITOR_DIR_UNSAFE: errorDef('resource', 27, 'The private directory for QEMU monitor sockets ($DEVCLUSTER_HOME/run) is not a directory owned by this user.'),
-  QEMU_VERSION_UNSUPPORTED: errorDef('hypervisor', 61, 'The installed QEMU is too old for this platform (Windows needs QEMU 7.1 or newer for a unix-socket monitor).'),
   QEMU_BRIDGE_NEEDS_ROOT: errorDef('network', 77, 'Bridged networking needs root on Linux.'),
   QEMU_BRIDGE_UNSUPPORTED: errorDef('network', 76, 'Bridged networking is only available on Linux.'),
   NETWORK_SUBNET_EXHAUSTED: errorDef('network', 71, 'No free private subnet could be found for the VM network.'),

@@ -18,9 +18,6 @@ export interface MonitorAddress {
 /** sizeof(sockaddr_un.sun_path), the terminating NUL included. */
 export const SUN_PATH_BYTES: Readonly<Partial<Record<NodeJS.Platform, number>>> = { darwin: 104, freebsd: 104, linux: 108, win32: 108 };
 
-/** The oldest QEMU whose -qmp unix: works on Windows. */
-export const MIN_QEMU_UNIX_MONITOR_WINDOWS: readonly [number, number] = [7, 1];
-
 function fits(path: string, platform: NodeJS.Platform): boolean {
   return Buffer.byteLength(path, 'utf8') < (SUN_PATH_BYTES[platform] ?? 104);
 }
@@ -43,16 +40,6 @@ export function monitorAddress(profileDir: string, home: string, platform: NodeJ
   throw new DevclusterError('QEMU_MONITOR_PATH_TOO_LONG', `the QEMU monitor socket ${inRun} is ${Buffer.byteLength(inRun, 'utf8')} bytes long; a unix socket path on ${platform} holds at most ${limit}`, {
     advice: `Set DEVCLUSTER_HOME to a shorter directory (at most ${limit - 26} bytes, e.g. ${platform === 'win32' ? 'C:\\dc' : '~/.dc'}) and run the command again.`,
     details: { profileDir, home },
-  });
-}
-
-/** QEMU before 7.1 cannot listen on a unix socket on Windows, and TCP is never used instead. */
-export function requireUnixMonitor(version: readonly [number, number, number] | undefined, platform: NodeJS.Platform = process.platform): void {
-  if (platform !== 'win32') return;
-  const [major, minor] = MIN_QEMU_UNIX_MONITOR_WINDOWS;
-  if (version !== undefined && (version[0] > major || (version[0] === major && version[1] >= minor))) return;
-  throw new DevclusterError('QEMU_VERSION_UNSUPPORTED', `QEMU ${version === undefined ? '(unknown version)' : version.join('.')} cannot serve its monitor on a unix socket on Windows; QEMU ${major}.${minor} or newer is needed`, {
-    advice: 'Install a current QEMU for Windows: `winget install --exact --id SoftwareFreedomConservancy.QEMU`, or the installer from qemu.org.',
   });
 }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmod, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { monitorAddress, prepareMonitorAddress, requireUnixMonitor } from '../../drivers/qemu/monitor-address.ts';
+import { monitorAddress, prepareMonitorAddress } from '../../drivers/qemu/monitor-address.ts';
 import { qmpAddressArg } from '../../drivers/qemu/qmp.ts';
 import { isDevclusterError } from '../../src/ui/errors.ts';
 
@@ -64,16 +64,6 @@ test('Windows: an AF_UNIX socket in the profile directory, never a TCP port', ()
   // Non-ASCII names count in UTF-8 bytes.
   const wide = 'C:\\Users\\' + 'é'.repeat(50);
   assert.throws(() => monitorAddress(`${wide}\\profiles\\dev`, wide, 'win32'), (e: unknown) => isDevclusterError(e) && e.id === 'QEMU_MONITOR_PATH_TOO_LONG');
-});
-
-test('Windows needs QEMU 7.1 for a unix-socket monitor; older ones are refused, not given TCP', () => {
-  for (const old of [[7, 0, 0], [6, 2, 0], undefined] as const) {
-    assert.throws(() => requireUnixMonitor(old, 'win32'), (e: unknown) => isDevclusterError(e) && e.id === 'QEMU_VERSION_UNSUPPORTED' && /7\.1/.test(e.message));
-  }
-  requireUnixMonitor([7, 1, 0], 'win32');
-  requireUnixMonitor([9, 0, 2], 'win32');
-  requireUnixMonitor([6, 2, 0], 'linux');
-  requireUnixMonitor(undefined, 'darwin');
 });
 
 test('the private socket directory is created 0700, tightened if loose, refused if not a directory', async (t) => {
