@@ -1,4 +1,5 @@
 import { DOCS_BASE, isDevclusterError } from '../ui/errors.ts';
+import { decodePowerShell } from '../host/powershell.ts';
 import { displayArg, redact, redactArgs } from '../ui/redact.ts';
 import { errorText } from './outcome.ts';
 import { allChecks, isApplicable, whyNotApplicable } from './registry.ts';
@@ -20,7 +21,7 @@ function clip(text: string): string {
 export function displayCommand(command: string, args: readonly string[]): string {
   const i = args.indexOf('-EncodedCommand');
   if (i >= 0 && args[i + 1] !== undefined) {
-    const script = Buffer.from(args[i + 1] as string, 'base64').toString('utf16le');
+    const script = decodePowerShell(args[i + 1] as string);
     return `${[command, ...args.slice(0, i)].map(displayArg).join(' ')} -Command <<'EOF'\n${redact(script)}\nEOF`;
   }
   return [command, ...redactArgs(args)].map(displayArg).join(' ');

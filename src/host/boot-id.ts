@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { run } from './exec.ts';
 import type { Exec } from './process.ts';
-import { powershellJson } from '../doctor/powershell.ts';
+import { powershellJson } from './powershell.ts';
 
 /** `sysctl -n kern.boottime`: "{ sec = 1764000000, usec = 123456 } Mon Nov 24 ..." -> "1764000000.123456". */
 export function parseKernBoottime(text: string): string | undefined {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { run } from './exec.ts';
 import type { RunOptions, RunResult } from './exec.ts';
-import { powershellJson } from '../doctor/powershell.ts';
+import { powershellJson } from './powershell.ts';
 
 /**
  * Everything devcluster knows about processes it did not keep a handle on

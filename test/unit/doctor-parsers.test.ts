@@ -14,7 +14,7 @@ import { parseOsRelease } from '../../src/host/os-release.ts';
 import { minorOf, parseKubectlClientVersion } from '../../src/doctor/checks/tools.ts';
 import { evaluateCertificates, readyzFailures } from '../../src/doctor/checks/guest.ts';
 import { envLines, pathLines } from '../../src/doctor/shell.ts';
-import { extractJson, jsonScript } from '../../src/doctor/powershell.ts';
+import { extractJson, jsonScript } from '../../src/host/powershell.ts';
 import { parseQemuVersion } from '../../drivers/qemu/checks.ts';
 import { REPO } from '../helpers/cli.ts';
 

@@ -4,7 +4,8 @@ import { dirname } from 'node:path';
 import { parseOsRelease } from '../../host/os-release.ts';
 import { fail, mib, pass, skip, warn, errorText } from '../outcome.ts';
 import { settingOf } from '../context.ts';
-import { powershellJson, WINDOWS_QUERIES } from '../powershell.ts';
+import { powershellJson } from '../../host/powershell.ts';
+import { WINDOWS_QUERIES } from '../windows-queries.ts';
 import type { Check, CheckContext, CheckOutcome, DoctorContext } from '../types.ts';
 
 /** Kubernetes refuses to initialise a control plane with fewer. */

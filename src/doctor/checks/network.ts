@@ -15,7 +15,8 @@ import {
   proxyVariables,
 } from '../net.ts';
 import type { Route } from '../net.ts';
-import { powershellJsonText, WINDOWS_QUERIES } from '../powershell.ts';
+import { powershellJsonText } from '../../host/powershell.ts';
+import { WINDOWS_QUERIES } from '../windows-queries.ts';
 import { envLines, userShell } from '../shell.ts';
 import { applyShellLine, applyText } from './tools.ts';
 import { isIpv4 } from '../../host/ipv4.ts';

@@ -5,7 +5,7 @@ import { fail, pass, skip, warn, errorText } from '../outcome.ts';
 import { loadKubeconfig, sameServer } from '../kubeconfig.ts';
 import type { Kubeconfig } from '../kubeconfig.ts';
 import { addStartupLine, pathLines, shQuote, startupFile, userShell } from '../shell.ts';
-import { powershellArgs } from '../powershell.ts';
+import { powershellArgs } from '../../host/powershell.ts';
 import { withoutKubernetes } from './host.ts';
 import type { Check, CheckContext, Fix, FixCommand } from '../types.ts';
 

@@ -1,17 +1,22 @@
 import { DevclusterError } from '../ui/errors.ts';
-import type { ExecFn } from './types.ts';
+import type { Exec } from './process.ts';
 
 /**
- * The doctor's Windows queries: a script run as
+ * The one way devcluster runs PowerShell: a script run as
  * `powershell.exe -NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass
- * -EncodedCommand <base64 utf16le>`, its result printed as JSON between
- * markers so profile banners and warnings cannot corrupt it.
+ * -EncodedCommand <base64 utf16le>` (no quoting through cmd.exe or the
+ * command line), its result printed as JSON between markers so profile
+ * banners and warnings cannot corrupt it.
  */
 const BEGIN = '<<<DEVCLUSTER-JSON';
 const END = 'DEVCLUSTER-JSON>>>';
 
 export function encodePowerShell(script: string): string {
   return Buffer.from(script, 'utf16le').toString('base64');
+}
+
+export function decodePowerShell(encoded: string): string {
+  return Buffer.from(encoded, 'base64').toString('utf16le');
 }
 
 /** Wraps a pipeline whose output is converted to JSON between the markers. */
@@ -39,7 +44,7 @@ export function extractJson(stdout: string): string | undefined {
 }
 
 /** The JSON text a pipeline printed. */
-export async function powershellJsonText(exec: ExecFn, pipeline: string, timeoutMs = 20_000): Promise<string> {
+export async function powershellJsonText(exec: Exec, pipeline: string, timeoutMs = 20_000): Promise<string> {
   const result = await exec('powershell.exe', powershellArgs(jsonScript(pipeline)), { timeoutMs, parse: true });
   const json = extractJson(result.stdout);
   if (json === undefined) {
@@ -48,16 +53,7 @@ export async function powershellJsonText(exec: ExecFn, pipeline: string, timeout
   return json;
 }
 
-export async function powershellJson<T>(exec: ExecFn, pipeline: string, timeoutMs = 20_000): Promise<T> {
+export async function powershellJson<T>(exec: Exec, pipeline: string, timeoutMs = 20_000): Promise<T> {
   const json = await powershellJsonText(exec, pipeline, timeoutMs);
   return (json === '' ? null : JSON.parse(json)) as T;
 }
-
-/** The PowerShell pipelines the doctor runs, named so the contract test parses each one. */
-export const WINDOWS_QUERIES = {
-  operatingSystem: "Get-CimInstance -ClassName Win32_OperatingSystem | Select-Object -Property 'Caption', 'Version', 'BuildNumber', 'OSArchitecture'",
-  hypervisorPresent: '(Get-CimInstance -ClassName Win32_ComputerSystem).HypervisorPresent',
-  processorVirtualization:
-    "@(Get-CimInstance -ClassName Win32_Processor | Select-Object -Property 'Name', 'VirtualizationFirmwareEnabled', 'SecondLevelAddressTranslationExtensions')",
-  routes: "@(NetTCPIP\\Get-NetRoute -AddressFamily IPv4 | Select-Object -Property 'DestinationPrefix', 'NextHop', 'InterfaceAlias')",
-} as const;
