@@ -10,7 +10,7 @@ import { lifecycle } from './lifecycle.ts';
 export function registerInspect(program: Command): void {
   const status = program
     .command('status')
-    .description('Show the state of the VM, the guest and Kubernetes (exit code: 1 host, 2 cluster, 4 kubeconfig not running/configured)')
+    .description('Show the state of the VM, the guest and Kubernetes, asked now (exit code bits: 1 VM not running, 2 guest or cluster not reachable, 4 kubeconfig not configured; 7 no cluster or a damaged profile)')
     .helpGroup(GROUP_BASIC)
     .option('-o, --output <format>', 'text or json', 'text')
     .action(
@@ -29,6 +29,8 @@ export function registerInspect(program: Command): void {
             ctx.out.line(`kubeconfig: ${r.kubeconfig}`);
             if (r.ssh !== null) ctx.out.line(`ssh: ${r.ssh.host}:${r.ssh.port}`);
             if (r.ip !== null) ctx.out.line(`ip: ${r.ip}`);
+            if (r.acceleration !== null) ctx.out.line(`accelerator: ${r.acceleration.accelerator}${r.acceleration.hardware ? '' : ' (software emulation)'}`);
+            if (r.problem !== null) ctx.out.line(`problem: ${r.problem}`);
           }
           return r.exitCode;
         },
