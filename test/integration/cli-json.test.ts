@@ -17,21 +17,62 @@ function commandsWithOutput(): string[][] {
   return found;
 }
 
-/** Arguments that make each reporting command succeed on an empty home. */
-const ARGS: Record<string, string[]> = {
-  'config get': ['memory'],
-  'image pull': ['debian-12', '--offline'],
+type Doc = Record<string, unknown>;
+
+/**
+ * Every command with --output, run on an empty home: its arguments, the exit
+ * code it must give, and what its one JSON document must hold. A command
+ * added to the tree without a row here fails the test.
+ */
+const EXPECTED: Record<string, { args?: string[]; code: number | 'summary'; check(doc: Doc): void }> = {
+  start: { code: 2, check: (d) => assert.equal((d['error'] as Doc)['id'], 'KUBERNETES_BOOTSTRAP_UNAVAILABLE') },
+  stop: { code: 15, check: (d) => assert.deepEqual([(d['error'] as Doc)['id'], (d['error'] as Doc)['exitCode']], ['PROFILE_NOT_FOUND', 15]) },
+  delete: { code: 15, check: (d) => assert.equal((d['error'] as Doc)['id'], 'PROFILE_NOT_FOUND') },
+  ip: { code: 15, check: (d) => assert.equal((d['error'] as Doc)['id'], 'PROFILE_NOT_FOUND') },
+  status: {
+    code: 7,
+    check: (d) => {
+      assert.deepEqual([d['name'], d['host'], d['guest'], d['exitCode'], d['problem']], ['devcluster', 'Nonexistent', 'Nonexistent', 7, null]);
+    },
+  },
+  version: { code: 0, check: (d) => assert.match(String(d['devcluster']), /^\d+\.\d+\.\d+/) },
+  'config get': { args: ['memory'], code: 0, check: (d) => assert.deepEqual([d['key'], d['value'], d['source']], ['memory', 4096, 'default']) },
+  'config view': {
+    code: 0,
+    check: (d) => {
+      const settings = d['settings'] as Array<{ key: string; source: string }>;
+      assert.ok(settings.some((s) => s.key === 'qemu-network' && s.source === 'default'), 'driver settings are listed');
+      assert.equal(d['profile'], 'devcluster');
+    },
+  },
+  'profile list': { code: 0, check: (d) => assert.deepEqual(d['profiles'], []) },
+  // The doctor's exit code is its first failing check's, which depends on the host: it must match its own summary.
+  doctor: {
+    code: 'summary',
+    check: (d) => {
+      assert.equal(d['schemaVersion'], 1);
+      assert.deepEqual(d['driver'], { name: 'qemu', source: 'auto' });
+      assert.ok(Array.isArray(d['checks']) && (d['checks'] as unknown[]).length > 5);
+    },
+  },
+  'image list': { code: 0, check: (d) => assert.deepEqual(d['images'], []) },
+  'image pull': { args: ['debian-12', '--offline'], code: 14, check: (d) => assert.equal((d['error'] as Doc)['id'], 'IMAGE_NOT_BUILT') },
 };
 
-test('every command with --output json prints exactly one JSON document on stdout', async () => {
+test('every command with --output json prints exactly one JSON document with the documented fields and exit code', async () => {
   const home = await tempDir();
   const commands = commandsWithOutput();
-  assert.ok(commands.length >= 4, `found ${commands.map((c) => c.join(' ')).join(', ')}`);
+  assert.deepEqual(commands.map((c) => c.join(' ')).sort(), Object.keys(EXPECTED).sort(), 'every command with --output has an expectation');
   for (const path of commands) {
     const key = path.join(' ');
-    const r = await runCli([...path, ...(ARGS[key] ?? []), '--output', 'json'], { home });
+    const want = EXPECTED[key];
+    assert.ok(want !== undefined, key);
+    const r = await runCli([...path, ...(want.args ?? []), '--output', 'json'], { home, env: { DEVCLUSTER_DOCTOR_MUTED: undefined } });
     assert.ok(r.stdout.trim().startsWith('{'), `${key}: stdout is not JSON: ${r.stdout.slice(0, 200)}`);
-    assert.doesNotThrow(() => JSON.parse(r.stdout), `${key}: ${r.stdout.slice(0, 200)}`);
+    const doc = JSON.parse(r.stdout) as Doc;
+    const code = want.code === 'summary' ? (doc['summary'] as Doc)['exitCode'] : want.code;
+    assert.equal(r.code, code, `${key}: exit code (${r.stderr.slice(0, 300)})`);
+    want.check(doc);
   }
 });
 
