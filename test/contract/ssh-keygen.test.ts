@@ -9,15 +9,17 @@ import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/cli.ts';
+import { skipUnlessPresent } from '../helpers/prerequisite.ts';
 import { decodeOpenSshPrivateKey, encodeOpenSshPrivateKey, ensureProfileKeys, formatPublicKeyLine } from '../../src/ssh/keys.ts';
 import { sshHostKeyFingerprint } from '../../src/ssh/known-hosts.ts';
 import { WireReader } from '../../src/ssh/wire.ts';
 
 const SSH_KEYGEN = '/usr/bin/ssh-keygen';
-const skip = existsSync(SSH_KEYGEN) ? undefined : `${SSH_KEYGEN} is missing: install the Debian package openssh-client`;
+const skip = skipUnlessPresent(existsSync(SSH_KEYGEN) ? false : `${SSH_KEYGEN} is missing: install the Debian package openssh-client`);
 
+/** Its output is parsed, so it runs in the C locale whatever the test runner's locale is. */
 function keygen(args: string[]): string {
-  return execFileSync(SSH_KEYGEN, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return execFileSync(SSH_KEYGEN, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LANG: 'C', LC_ALL: 'C' } });
 }
 
 describe('OpenSSH key files against ssh-keygen', { skip }, () => {

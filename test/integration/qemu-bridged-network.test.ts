@@ -15,10 +15,11 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from '../helpers/cli.ts';
+import { skipUnlessPresent } from '../helpers/prerequisite.ts';
 import type { Job } from '../helpers/bridged-network-worker.ts';
 
 const ROOT = process.platform === 'linux' && process.getuid?.() === 0;
-const SKIP = ROOT ? false : 'needs root on Linux: creates network namespaces';
+const SKIP = skipUnlessPresent(ROOT ? false : 'needs root on Linux: creates network namespaces');
 const WORKER = join(REPO, 'test', 'helpers', 'bridged-network-worker.ts');
 const DHCP_PROBE = join(REPO, 'test', 'helpers', 'dhcp-probe.ts');
 const RUN = randomBytes(3).toString('hex');
@@ -594,7 +595,8 @@ describe('bridged network: needs root', { skip: SKIP }, () => {
     // (a clone inside a 0700 temp directory is not).
     const readable = await exec('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'test', '-r', WORKER]);
     if (readable.code !== 0) {
-      t.skip(`uid 65534 cannot read ${WORKER}`);
+      // Under CI this throws: the checkout must be readable by uid 65534 there.
+      t.skip(String(skipUnlessPresent(`uid 65534 cannot read ${WORKER} (check out the repository where every user can read it)`)));
       return;
     }
     const ns = await lab.ns('u');

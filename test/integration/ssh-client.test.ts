@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir } from '../helpers/cli.ts';
+import { skipUnlessPresent } from '../helpers/prerequisite.ts';
 import { ensureProfileKeys } from '../../src/ssh/keys.ts';
 import type { ProfileKeys } from '../../src/ssh/keys.ts';
 import { pinHostKey } from '../../src/ssh/known-hosts.ts';
@@ -13,7 +14,7 @@ import type { SshCommandLineOptions } from '../../src/ssh/interactive.ts';
 import { sshdMissing, startSshd } from './ssh-server.ts';
 import type { SshServer } from './ssh-server.ts';
 
-const skip = sshdMissing() ?? (existsSync('/usr/bin/ssh') ? undefined : '/usr/bin/ssh is missing: install the Debian package openssh-client');
+const skip = sshdMissing() ?? (skipUnlessPresent(existsSync('/usr/bin/ssh') ? false : '/usr/bin/ssh is missing: install the Debian package openssh-client') || undefined);
 
 interface Ran {
   code: number | null;
