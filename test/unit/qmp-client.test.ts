@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { createServer } from 'node:net';
 import type { Server, Socket } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -134,7 +135,7 @@ test('when the connection closes, every pending command fails at once and later 
   assert.deepEqual(qmp.received.map((c) => c.execute), ['qmp_capabilities', 'query-a', 'query-b']);
 });
 
-test('a monitor that never greets fails with QEMU_MONITOR_UNREACHABLE and the socket is closed', async (t) => {
+test('a monitor that never greets fails with QEMU_MONITOR_UNREACHABLE and the socket is closed', { timeout: 30_000 }, async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'devcluster-qmp-'));
   const path = join(dir, 'silent.sock');
   const sockets: Socket[] = [];
@@ -146,12 +147,11 @@ test('a monitor that never greets fails with QEMU_MONITOR_UNREACHABLE and the so
     await rm(dir, { recursive: true, force: true });
   });
   await assert.rejects(connectQmp({ path }, 50), (e: unknown) => isDevclusterError(e) && e.id === 'QEMU_MONITOR_UNREACHABLE' && /did not greet/.test(e.message));
-  const closed = await new Promise<boolean>((resolve) => {
-    const s = sockets[0];
-    if (s === undefined || s.destroyed || s.readableEnded) resolve(true);
-    else s.on('close', () => resolve(true));
-  });
-  assert.equal(closed, true);
+  assert.equal(sockets.length, 1, 'the client connected once');
+  const socket = sockets[0] as Socket;
+  // The client's end closing reaches the server as end of stream; a socket left open never ends and the test times out.
+  if (!socket.readableEnded) await once(socket.resume(), 'end');
+  assert.equal(socket.readableEnded, true);
 });
 
 test('on Windows an AF_UNIX path is refused with a clear error instead of being opened as a named pipe', async () => {
