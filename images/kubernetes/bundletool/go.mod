@@ -1,0 +1,3 @@
+module devcluster.local/kube-bundle/bundletool
+
+go 1.24
