@@ -42,6 +42,17 @@ function progressWatcher(): {
   };
 }
 
+/**
+ * Waits until `reached` resolves, failing at once if the wait under test ends
+ * first: a wait that finished early (a stale marker taken for ready) must fail
+ * the test, not leave it waiting for progress that never comes.
+ */
+async function reachedWhileWaiting(waiting: Promise<unknown>, reached: Promise<void>, what: string): Promise<void> {
+  const ended = waiting.then(() => 'ended' as const, () => 'failed' as const);
+  const outcome = await Promise.race([reached.then(() => 'reached' as const), ended]);
+  if (outcome !== 'reached') assert.fail(`the wait ${outcome} before ${what}`);
+}
+
 describe('waitForSsh against a real sshd', { skip }, () => {
   let dir: string;
   let keys: ProfileKeys;
@@ -96,13 +107,13 @@ describe('waitForSsh against a real sshd', { skip }, () => {
     const waiting = waitForSsh(options(port, marker, { onProgress: watch.onProgress }));
 
     // Stage 1 keeps probing while the port accepts and stays silent (QEMU slirp before sshd).
-    await listener.waitForConnections(3);
-    await watch.reached('banner', 3);
+    await reachedWhileWaiting(waiting, listener.waitForConnections(3), 'three silent connections');
+    await reachedWhileWaiting(waiting, watch.reached('banner', 3), 'banner attempt 3');
     await listener.close();
     await sshd(port);
 
     // Stage 3 keeps checking while the marker is missing.
-    await watch.reached('marker', 3);
+    await reachedWhileWaiting(waiting, watch.reached('marker', 3), 'marker attempt 3');
     await writeFile(marker, '');
     const result = await waiting;
 
@@ -171,7 +182,7 @@ describe('waitForSsh against a real sshd', { skip }, () => {
     await writeFile(marker, 'boot-1\n');
     const watch = progressWatcher();
     const waiting = waitForSsh(options(server.port, marker, { markerContent: 'boot-2', onProgress: watch.onProgress }));
-    await watch.reached('marker', 3);
+    await reachedWhileWaiting(waiting, watch.reached('marker', 3), 'marker attempt 3 (the stale marker counted)');
     await writeFile(marker, 'boot-2\n');
     await waiting;
   });
@@ -203,7 +214,7 @@ describe('waitForSsh against a real sshd', { skip }, () => {
     const listener = await silent();
     const controller = new AbortController();
     const waiting = waitForSsh(options(listener.port, join(dir, 'x'), { signal: controller.signal }));
-    await listener.waitForConnections(1);
+    await reachedWhileWaiting(waiting, listener.waitForConnections(1), 'the first connection');
     controller.abort();
     await assert.rejects(waiting, isError('INTERRUPTED'));
 
@@ -211,7 +222,7 @@ describe('waitForSsh against a real sshd', { skip }, () => {
     const second = new AbortController();
     const watch = progressWatcher();
     const waitingForMarker = waitForSsh(options(server.port, join(dir, 'never'), { signal: second.signal, onProgress: watch.onProgress }));
-    await watch.reached('marker', 2);
+    await reachedWhileWaiting(waitingForMarker, watch.reached('marker', 2), 'marker attempt 2');
     second.abort();
     await assert.rejects(waitingForMarker, isError('INTERRUPTED'));
   });
