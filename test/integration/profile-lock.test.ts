@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { watch } from 'node:fs';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { acquireProfileLock } from '../../src/profile/lock.ts';
 import { profilePaths } from '../../src/profile/paths.ts';
 import { runCli, snapshotTree, tempDir } from '../helpers/cli.ts';
@@ -28,14 +29,37 @@ test('a second process changing a locked profile fails fast with PROFILE_BUSY an
   }
 });
 
+/**
+ * Resolves once another process has tried to take the lock `count` times:
+ * every attempt writes its owner to `<lock>.<pid>.<random>.tmp` beside the
+ * lock before linking it into place.
+ */
+function othersTryingLock(lockPath: string, count: number): { tried: Promise<void>; close(): void } {
+  const prefix = `${basename(lockPath)}.`;
+  const names = new Set<string>();
+  const watcher = watch(dirname(lockPath));
+  const tried = new Promise<void>((resolve) => {
+    watcher.on('change', (_event, file) => {
+      const name = String(file);
+      if (!name.startsWith(prefix) || !name.endsWith('.tmp') || name.startsWith(`${prefix}${process.pid}.`)) return;
+      names.add(name);
+      if (names.size >= count) resolve();
+    });
+  });
+  return { tried, close: () => watcher.close() };
+}
+
 test('--wait-lock waits for the holder and then succeeds', async () => {
   const home = await tempDir();
   const paths = profilePaths(home, 'dev');
   const lock = await acquireProfileLock('dev', paths.lock, { command: 'stop' });
+  const attempts = othersTryingLock(paths.lock, 2);
   const pending = runCli(['config', 'set', '-p', 'dev', '--wait-lock', 'cpus', '3'], { home, env: ENV });
-  // The child must still be waiting while we hold the lock.
-  const raced = await Promise.race([pending.then(() => 'finished'), new Promise((r) => setTimeout(() => r('waiting'), 1500))]);
-  assert.equal(raced, 'waiting');
+  // Two attempts by the child: it found the lock held and kept trying instead of failing or writing.
+  const first = await Promise.race([attempts.tried.then(() => 'tried twice'), pending.then((r) => `exited ${r.code}: ${r.stderr}`)]);
+  attempts.close();
+  assert.equal(first, 'tried twice');
+  await assert.rejects(readFile(paths.config), { code: 'ENOENT' }, 'nothing is written while the lock is held');
   await lock.release();
   const r = await pending;
   assert.equal(r.code, 0, r.stderr);
@@ -61,7 +85,10 @@ test('a lock whose pid was reused by another process is stale', async () => {
   // Our own pid, but a start time that is not ours: the owner is gone and the pid reused.
   await writeFile(paths.lock, JSON.stringify({ pid: process.pid, command: 'start', hostname: (await import('node:os')).hostname(), startedAt: 'x', procStart: '1' }));
   const lock = await acquireProfileLock('dev', paths.lock, { command: 'test' });
+  const owner = JSON.parse(await readFile(paths.lock, 'utf8')) as { command: string };
+  assert.equal(owner.command, 'test', 'the stale lock was replaced by ours');
   await lock.release();
+  await assert.rejects(readFile(paths.lock), { code: 'ENOENT' });
 });
 
 test('two processes hammering one profile: every write lands whole, and busy is reported, never corruption', async () => {
