@@ -26,7 +26,8 @@ interface Env {
 const CLEAN: Record<string, string | undefined> = {
   HTTP_PROXY: undefined, HTTPS_PROXY: undefined, http_proxy: undefined, https_proxy: undefined, ALL_PROXY: undefined, all_proxy: undefined,
   NO_PROXY: undefined, no_proxy: undefined, KUBECONFIG: undefined, DEVCLUSTER_PROFILE: undefined, DEVCLUSTER_ASCII: undefined, FORCE_COLOR: undefined,
-  SHELL: undefined, LANG: 'C.UTF-8', NO_COLOR: '1',
+  // LC_ALL and LC_CTYPE would override LANG: the symbols these tests expect need a UTF-8 locale whatever the runner's is.
+  SHELL: undefined, LANG: 'C.UTF-8', LC_ALL: undefined, LC_CTYPE: undefined, NO_COLOR: '1',
 };
 
 async function setup(): Promise<Env> {
@@ -85,12 +86,19 @@ describe('doctor --output json', () => {
     assert.ok(doc.checks.some((c) => c.id === 'HOST_OS_UNSUPPORTED' && c.status === 'pass'));
   });
 
-  test('fix descriptions are prose, never something to paste into a shell', () => {
-    const doc = JSON.parse(result.stdout) as { checks: Array<{ id: string; fix?: { description: string } }> };
-    for (const c of doc.checks) {
-      if (c.fix === undefined) continue;
-      assert.doesNotMatch(c.fix.description, /^(sudo|export|kubectl|devcluster|Enable-|bcdedit|chmod|mv|brew|winget|apt-get|\$)\b/, c.id);
+  test('fix descriptions are prose, never something to paste into a shell', async () => {
+    // A healthy run offers no fix at all: break what can be broken here so that many checks offer one.
+    const broken = await setup();
+    await writeKubeconfig(join(broken.userHome, '.kube', 'config'), 'a: [\n', 0o644);
+    const emptyBin = join(broken.userHome, 'emptybin');
+    await mkdir(emptyBin, { recursive: true });
+    const r = await doctor(broken, ['-o', 'json'], { HTTPS_PROXY: 'http://proxy.example:3128', NO_PROXY: 'localhost', DEVCLUSTER_DOCTOR_MIN_FREE_DISK: '100t', PATH: emptyBin });
+    const doc = JSON.parse(r.stdout) as { checks: Array<{ id: string; fix?: { description: string } }> };
+    const fixes = doc.checks.flatMap((c) => (c.fix === undefined ? [] : [{ id: c.id, description: c.fix.description }]));
+    for (const id of ['HOST_DISK_LOW', 'QEMU_NOT_INSTALLED', 'PROXY_NO_PROXY_INCOMPLETE', 'KUBECTL_NOT_ON_PATH', 'KUBECONFIG_INVALID']) {
+      assert.ok(fixes.some((f) => f.id === id), `${id} offers no fix here: ${fixes.map((f) => f.id).join(', ')}`);
     }
+    for (const f of fixes) assert.doesNotMatch(f.description, /^(sudo|export|kubectl|devcluster|Enable-|bcdedit|chmod|mv|brew|winget|apt-get|\$)\b/, f.id);
   });
 });
 
