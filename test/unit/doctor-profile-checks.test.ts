@@ -151,8 +151,11 @@ describe('a profile created without Kubernetes', () => {
 
   test('no kubelet, API server or kubeconfig finding in a full run, even with a broken API server and kubeconfig', async () => {
     const guest = { target: 't', exec: async () => ({ stdout: 'inactive\n', stderr: '', exitCode: 3 }) };
-    const ctx = testContext({ cluster: { exists: true, running: true, state: 'running', kubernetes: false, apiServer: 'https://127.0.0.1:1' }, guest, env: { KUBECONFIG: '/nonexistent/broken' } });
-    const results = await runChecks(ctx);
+    const cluster = { exists: true, running: true, state: 'running', apiServer: 'https://127.0.0.1:1' };
+    // The control: the same run with Kubernetes has every one of them, so their absence below is the profile's doing.
+    const withKubernetes = await runChecks(testContext({ cluster: { ...cluster, kubernetes: true }, guest, env: { KUBECONFIG: '/nonexistent/broken' } }));
+    for (const id of KUBERNETES_ONLY) assert.ok(withKubernetes.some((r) => r.id === id), `${id} does not run even with Kubernetes`);
+    const results = await runChecks(testContext({ cluster: { ...cluster, kubernetes: false }, guest, env: { KUBECONFIG: '/nonexistent/broken' } }));
     for (const id of KUBERNETES_ONLY) assert.ok(!results.some((r) => r.id === id), `${id} ran for a profile without Kubernetes`);
   });
 
