@@ -1,19 +1,9 @@
-import { findOnPath } from '../../src/host/path-search.ts';
+import { findQemuProgram } from '../../src/host/qemu-dirs.ts';
 import { DevclusterError } from '../../src/ui/errors.ts';
 import './errors.ts';
 
-/** Where QEMU lives when it is not on PATH: Homebrew and the Windows installer's default. */
-export const QEMU_EXTRA_DIRS: Readonly<Partial<Record<NodeJS.Platform, string[]>>> = {
-  darwin: ['/opt/homebrew/bin', '/usr/local/bin'],
-  win32: ['C:\\Program Files\\qemu'],
-};
-
 export function qemuArch(nodeArch: string = process.arch): 'x86_64' | 'aarch64' {
   return nodeArch === 'arm64' ? 'aarch64' : 'x86_64';
-}
-
-async function findExecutable(name: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
-  return findOnPath(name, { env, extraDirs: QEMU_EXTRA_DIRS[process.platform] ?? [] });
 }
 
 export interface QemuBinaries {
@@ -22,8 +12,8 @@ export interface QemuBinaries {
 }
 
 export async function findQemu(): Promise<QemuBinaries | undefined> {
-  const system = await findExecutable(`qemu-system-${qemuArch()}`);
-  const img = await findExecutable('qemu-img');
+  const system = await findQemuProgram(`qemu-system-${qemuArch()}`);
+  const img = await findQemuProgram('qemu-img');
   return system === undefined || img === undefined ? undefined : { system, img };
 }
 

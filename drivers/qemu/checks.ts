@@ -1,12 +1,11 @@
 import { access, constants } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { findOnPath } from '../../src/host/path-search.ts';
+import { findQemuProgram } from '../../src/host/qemu-dirs.ts';
 import { fail, pass, skip, warn, errorText } from '../../src/doctor/outcome.ts';
 import { settingOf } from '../../src/doctor/context.ts';
 import { hostPackageManager, installFix } from '../../src/doctor/install-fix.ts';
 import type { NeededTool } from '../../src/doctor/install-fix.ts';
 import type { Check, CheckContext, Fix } from '../../src/doctor/types.ts';
-import { QEMU_EXTRA_DIRS } from './binaries.ts';
 import { acceleratorVerdict } from './accel.ts';
 import { readJsonIfExists } from '../../src/profile/atomic.ts';
 import { join } from 'node:path';
@@ -29,7 +28,7 @@ export function qemuSystemName(arch: string, platform: NodeJS.Platform): string 
 }
 
 async function findQemuBinary(ctx: CheckContext, name: string): Promise<string | undefined> {
-  return findOnPath(name.replace(/\.exe$/, ''), { env: ctx.env, platform: ctx.host.platform, extraDirs: QEMU_EXTRA_DIRS[ctx.host.platform] ?? [] });
+  return findQemuProgram(name.replace(/\.exe$/, ''), { env: ctx.env, platform: ctx.host.platform });
 }
 
 /** "QEMU emulator version 7.2.22 (Debian ...)" -> [7, 2, 22]. */

@@ -1,6 +1,7 @@
 import { open } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { run } from '../host/exec.ts';
+import { findQemuProgram } from '../host/qemu-dirs.ts';
 import { DevclusterError, isDevclusterError } from '../ui/errors.ts';
 import './errors.ts';
 import { describeReferences, fileReferences, ovfForeignReferences, vmdkDescriptorReferences } from './file-references.ts';
@@ -26,12 +27,6 @@ export interface InspectOptions {
   readonly format?: DiskFormat;
   readonly signal?: AbortSignal;
 }
-
-/** Where QEMU's installers put qemu-img when they do not add it to PATH (same folders the QEMU driver searches). */
-const QEMU_IMG_FALLBACKS: Readonly<Partial<Record<NodeJS.Platform, readonly string[]>>> = {
-  darwin: ['/opt/homebrew/bin/qemu-img', '/usr/local/bin/qemu-img'],
-  win32: [join('C:\\Program Files\\qemu', 'qemu-img.exe')],
-};
 
 const INFO_TIMEOUT_MS = 60_000;
 
@@ -61,32 +56,30 @@ function unreadable(label: string, why: string, cause?: unknown): DevclusterErro
   });
 }
 
-/** `qemu-img info --output=json -U <args>`, trying PATH first and then the installers' folders. */
+/** `qemu-img info --output=json -U <args>`, qemu-img found on PATH or in QEMU's install folders. */
 async function qemuImgInfo(args: readonly string[], label: string, signal?: AbortSignal): Promise<unknown> {
-  const candidates = ['qemu-img', ...(QEMU_IMG_FALLBACKS[process.platform] ?? [])];
-  for (const command of candidates) {
-    let stdout: string;
-    try {
-      stdout = (await run(command, ['info', '--output=json', '-U', ...args], {
-        parse: true,
-        timeoutMs: INFO_TIMEOUT_MS,
-        ...(signal === undefined ? {} : { signal }),
-      })).stdout;
-    } catch (e) {
-      if (isDevclusterError(e) && e.id === 'HOST_COMMAND_NOT_FOUND') continue;
-      if (isDevclusterError(e) && e.id === 'HOST_COMMAND_FAILED') {
-        const tail = typeof e.details['stderrTail'] === 'string' ? (e.details['stderrTail'] as string).trim().split('\n').at(-1) ?? '' : '';
-        throw unreadable(label, `qemu-img cannot open it${tail === '' ? '' : ` (${tail.replace(/^qemu-img:\s*/, '')})`}`, e);
-      }
-      throw e;
+  const command = await findQemuProgram('qemu-img');
+  if (command === undefined) throw unavailable(label);
+  let stdout: string;
+  try {
+    stdout = (await run(command, ['info', '--output=json', '-U', ...args], {
+      parse: true,
+      timeoutMs: INFO_TIMEOUT_MS,
+      ...(signal === undefined ? {} : { signal }),
+    })).stdout;
+  } catch (e) {
+    if (isDevclusterError(e) && e.id === 'HOST_COMMAND_NOT_FOUND') throw unavailable(label);
+    if (isDevclusterError(e) && e.id === 'HOST_COMMAND_FAILED') {
+      const tail = typeof e.details['stderrTail'] === 'string' ? (e.details['stderrTail'] as string).trim().split('\n').at(-1) ?? '' : '';
+      throw unreadable(label, `qemu-img cannot open it${tail === '' ? '' : ` (${tail.replace(/^qemu-img:\s*/, '')})`}`, e);
     }
-    try {
-      return JSON.parse(stdout) as unknown;
-    } catch (e) {
-      throw unreadable(label, `qemu-img printed no JSON (${(e as Error).message})`, e);
-    }
+    throw e;
   }
-  throw unavailable(label);
+  try {
+    return JSON.parse(stdout) as unknown;
+  } catch (e) {
+    throw unreadable(label, `qemu-img printed no JSON (${(e as Error).message})`, e);
+  }
 }
 
 async function head(path: string, length = 64 * 1024): Promise<Buffer> {
