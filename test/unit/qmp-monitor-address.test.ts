@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorAddress, prepareMonitorAddress } from '../../drivers/qemu/monitor-address.ts';
@@ -76,6 +76,7 @@ test('the private socket directory is created 0700, tightened if loose, refused 
   await prepareMonitorAddress({ path: join(runDir, 'x.sock'), privateDir: runDir }, 'linux');
   assert.equal((await stat(runDir)).mode & 0o777, 0o700);
   await prepareMonitorAddress({ path: join(home, 'qmp.sock') }, 'linux'); // nothing to create
+  assert.deepEqual(await readdir(home), ['run'], 'a socket in the profile directory needs no directory of its own');
 
   const other = join(home, 'elsewhere');
   await mkdir(other);
@@ -83,6 +84,7 @@ test('the private socket directory is created 0700, tightened if loose, refused 
   await symlink(other, join(linked));
   await assert.rejects(prepareMonitorAddress({ path: join(linked, 'x.sock'), privateDir: linked }, 'linux'), (e: unknown) => isDevclusterError(e) && e.id === 'QEMU_MONITOR_DIR_UNSAFE');
   const file = join(home, 'file');
-  await writeFile(file, '');
+  await writeFile(file, 'not a directory');
   await assert.rejects(prepareMonitorAddress({ path: join(file, 'x.sock'), privateDir: file }, 'linux'));
+  assert.equal(await readFile(file, 'utf8'), 'not a directory', 'the file in the way is left alone');
 });
