@@ -37,12 +37,15 @@ async function homeWithLogs(): Promise<{ home: string; userHome: string }> {
   return { home, userHome };
 }
 
+/** unzip's listing is parsed: it runs in the C locale whatever the test runner's is. */
+const C_LOCALE = { ...process.env, LANG: 'C', LC_ALL: 'C' };
+
 function unzipList(path: string): string[] {
-  return execFileSync('unzip', ['-Z1', path], { encoding: 'utf8' }).trim().split('\n').sort();
+  return execFileSync('unzip', ['-Z1', path], { encoding: 'utf8', env: C_LOCALE }).trim().split('\n').sort();
 }
 
 function unzipRead(path: string, member: string): string {
-  return execFileSync('unzip', ['-p', path, member], { encoding: 'utf8' });
+  return execFileSync('unzip', ['-p', path, member], { encoding: 'utf8', env: C_LOCALE });
 }
 
 test('the support bundle holds the doctor report, the newest logs, the serial log and the guest journals, with secrets masked', async () => {

@@ -157,7 +157,8 @@ describe('a running cluster', () => {
   });
 
   test('the CLI asks the driver about the VM: with no VM behind a state file that says Running, the doctor reports what is true', async () => {
-    const r = await runCli(['doctor', 'CLUSTER_STOPPED', 'GUEST_SSH_DOWN', 'GUEST_KUBELET_INACTIVE', 'NETWORK_APISERVER_UNREACHABLE'], { home: f.home, env: { HOME: f.userHome, NO_COLOR: '1' } });
+    // The symbols below are the UTF-8 ones: the locale is set, not inherited from the runner.
+    const r = await runCli(['doctor', 'CLUSTER_STOPPED', 'GUEST_SSH_DOWN', 'GUEST_KUBELET_INACTIVE', 'NETWORK_APISERVER_UNREACHABLE'], { home: f.home, env: { HOME: f.userHome, NO_COLOR: '1', LANG: 'C.UTF-8', LC_ALL: undefined, LC_CTYPE: undefined } });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /\[!\] Cluster: +the cluster is not running \(vm missing\)/);
     assert.match(r.stdout, /state\.json still records it as running: the VM ended without devcluster stopping it/);

@@ -54,10 +54,11 @@ describe('guest checks over SSH', { skip: sshdMissing() }, () => {
     try {
       const ctx = await createDoctorContext({ home, env: { HOME: home }, guest, vm: null });
       const path = await createSupportBundle(ctx, { outputPath: join(home, 'b.zip') });
-      const names = execFileSync('unzip', ['-Z1', path], { encoding: 'utf8' }).trim().split('\n');
+      const C_LOCALE = { ...process.env, LANG: 'C', LC_ALL: 'C' };
+      const names = execFileSync('unzip', ['-Z1', path], { encoding: 'utf8', env: C_LOCALE }).trim().split('\n');
       assert.ok(names.includes('guest/boot.journal.txt') && names.includes('guest/containerd.journal.txt'), names.join(', '));
       assert.ok(!names.includes('guest/kubelet.journal.txt'), 'no kubelet journal without Kubernetes');
-      const boot = execFileSync('unzip', ['-p', path, 'guest/boot.journal.txt'], { encoding: 'utf8' });
+      const boot = execFileSync('unzip', ['-p', path, 'guest/boot.journal.txt'], { encoding: 'utf8', env: C_LOCALE });
       // The sshd here runs the tests' own user's commands: sudo is used when this machine has it.
       const sudo = ['/usr/bin/sudo', '/bin/sudo'].some((p) => existsSync(p));
       if (sudo) assert.doesNotMatch(boot, /^\(sudo -n failed/);
