@@ -3,6 +3,7 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
+import { ipv4ToInt, isIpv4, netContainsAddress, parseCidr } from '../host/ipv4.ts';
 import { inputError } from '../ui/errors.ts';
 
 /**
@@ -35,10 +36,6 @@ function bareHost(hostname: string): string {
   return hostname.replace(/^\[|\]$/g, '').toLowerCase();
 }
 
-function ipv4ToInt(ip: string): number {
-  return ip.split('.').reduce((n, part) => ((n << 8) | Number(part)) >>> 0, 0);
-}
-
 /**
  * NO_PROXY: entries separated by commas or spaces. `*` matches everything;
  * `example.com` and `.example.com` match that host and every host below it;
@@ -54,10 +51,9 @@ export function noProxyMatches(target: URL, noProxy: string): boolean {
     if (entry === '*') return true;
     const cidr = /^(\d+\.\d+\.\d+\.\d+)\/(\d{1,2})$/.exec(entry);
     if (cidr !== null) {
-      const base = cidr[1] as string;
-      const bits = Math.min(32, Number(cidr[2]));
-      const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-      if (net.isIPv4(host) && net.isIPv4(base) && ((ipv4ToInt(host) & mask) >>> 0) === ((ipv4ToInt(base) & mask) >>> 0)) return true;
+      // A prefix above 32 is read as 32, as it always was here.
+      const range = parseCidr(`${cidr[1] as string}/${Math.min(32, Number(cidr[2]))}`);
+      if (range !== undefined && isIpv4(host) && netContainsAddress(range, ipv4ToInt(host))) return true;
       continue;
     }
     let name = entry;
