@@ -38,6 +38,18 @@ interface ProfileRow {
 
 const UNKNOWN = { driver: null, cpus: null, memoryMiB: null, diskMiB: null, kubernetesVersion: null, image: null, ip: null } as const;
 
+/**
+ * The VM's state asked of its driver now, as `status` does, never only what
+ * state.json last said; an unfinished create or delete is named as such.
+ */
+async function liveStatus(ctx: CommandContext, profile: string, recorded: string): Promise<string> {
+  const { liveHostStatus } = await import('../cluster/status.ts');
+  const { lifecycle } = await import('./lifecycle.ts');
+  const live = await liveHostStatus({ ...lifecycle(ctx), profileFlag: profile }).catch((e: unknown) => `Unknown (${(e as Error).message})`);
+  if (recorded === 'Creating' || recorded === 'Deleting') return live === 'Nonexistent' || live === 'Stopped' ? `${recorded} (unfinished)` : `${recorded} (VM ${live})`;
+  return live;
+}
+
 async function list(ctx: CommandContext): Promise<void> {
   const { listProfiles } = await import('../profile/profiles.ts');
   const { resolveConfig, resolveProfileName } = await import('../profile/config.ts');
@@ -74,7 +86,7 @@ async function list(ctx: CommandContext): Promise<void> {
         kubernetesVersion: created === undefined ? String(v('kubernetes-version')) : created.kubernetes === true ? (created.kubernetesVersion ?? String(v('kubernetes-version'))) : 'none',
         image: image?.name ?? created?.image ?? String(v('image')),
         ip: (state['ip'] as string | undefined) ?? null,
-        status: (state['status'] as string | undefined) ?? 'Not created',
+        status: p.state === undefined ? 'Not created' : await liveStatus(ctx, p.name, String(state['status'] ?? '')),
       };
     }),
   );

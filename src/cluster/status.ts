@@ -37,6 +37,16 @@ const HOST: Record<VmState, HostStatus> = {
   absent: 'Nonexistent',
 };
 
+/** The VM's state as its driver sees it now, for a profile with a readable state; cheap (no guest probe). */
+export async function liveHostStatus(options: LifecycleOptions): Promise<HostStatus> {
+  const p = await openProfile(options, false, { tolerateDamagedState: true });
+  const s = p.state.state;
+  if (p.stateDamage !== undefined) return 'Unknown';
+  if (s === undefined) return 'Nonexistent';
+  const driver = await p.registry.loadForProfile(s.driver);
+  return HOST[await driver.state(p.driverContext()).catch((): VmState => 'broken')];
+}
+
 /**
  * What is true now: the hypervisor's view of the VM and an SSH greeting from
  * the guest, never only what the state file last said.
