@@ -7,11 +7,11 @@ import type { HostContext } from '../../drivers/driver.ts';
 import { run } from '../host/exec.ts';
 import { hostFacts } from '../host/platform.ts';
 import type { HostFacts } from '../host/platform.ts';
-import { readJsonIfExists } from '../profile/atomic.ts';
 import { defaultConfig, resolveConfig } from '../profile/config.ts';
 import type { ResolvedConfig } from '../profile/config.ts';
 import { DEFAULT_PROFILE, validateProfileName } from '../profile/names.ts';
 import { homePaths, profilePaths } from '../profile/paths.ts';
+import { readStateForDisplay } from '../profile/profiles.ts';
 import { parseSizeMiB } from '../profile/units.ts';
 import { inputError, isDevclusterError } from '../ui/errors.ts';
 import { httpClusterAccessor } from './cluster-http.ts';
@@ -84,37 +84,23 @@ function str(v: unknown): string | undefined {
   return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
-/** Why state.json cannot be used: permission denied is said as such, not as invalid JSON. */
-export function unreadableReason(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
-  if (code === 'EISDIR') return 'it is a directory, not a file';
-  if (e instanceof SyntaxError) return `not valid JSON (${e.message})`;
-  return e instanceof Error ? e.message : String(e);
-}
-
 /**
  * Reads the fields of profiles/<p>/state.json the doctor uses (see
- * src/profile/state.ts). The state file belongs to the lifecycle; missing
- * optional fields leave gaps, but a file that cannot be read, does not parse
- * or lacks the status every state has is reported as `problem`.
+ * src/profile/state.ts). The state file belongs to the lifecycle and is read
+ * as `profile list` reads it (readStateForDisplay): missing optional fields
+ * leave gaps, but a file that cannot be read or is not a usable state is
+ * reported as `problem`, in the words the lifecycle would use.
  */
 export async function readClusterState(statePath: string): Promise<ClusterState> {
-  let raw: unknown;
-  try {
-    raw = await readJsonIfExists(statePath);
-  } catch (e) {
-    return { exists: true, running: false, state: 'unreadable', problem: unreadableReason(e) };
-  }
-  if (raw === undefined) return { exists: false, running: false };
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { exists: true, running: false, state: 'unreadable', problem: 'it does not hold a JSON object' };
-  const s = raw as Record<string, unknown>;
+  const { state: s, problem } = await readStateForDisplay(statePath);
+  if (problem !== undefined) return { exists: true, running: false, state: 'unreadable', problem: problem.reason };
+  if (s === undefined) return { exists: false, running: false };
   const obj = (v: unknown) => (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
   const network = obj(s['network']);
   const created = obj(s['created']);
   const driverData = obj(s['driverData']);
-  const state = str(s['status']) ?? str(s['state']);
-  if (state === undefined) return { exists: true, running: false, state: 'unreadable', problem: 'it records no status (the file is truncated or was not written by devcluster)' };
+  // readStateForDisplay vouches for a non-empty status.
+  const state = String(s['status']).toLowerCase();
   const apiServer = str(s['apiServer']);
   const kubernetesVersion = str(s['kubernetesVersion']) ?? str(created['kubernetesVersion']);
   const subnet = str(s['subnet']) ?? str(network['subnet']) ?? str(driverData['subnet']);
@@ -123,8 +109,8 @@ export async function readClusterState(statePath: string): Promise<ClusterState>
   const kubernetes = typeof created['kubernetes'] === 'boolean' ? created['kubernetes'] : undefined;
   return {
     exists: true,
-    running: state.toLowerCase() === 'running',
-    state: state.toLowerCase(),
+    running: state === 'running',
+    state,
     ...(apiServer === undefined ? {} : { apiServer }),
     ...(kubernetesVersion === undefined ? {} : { kubernetesVersion }),
     ...(kubernetes === undefined ? {} : { kubernetes }),

@@ -86,6 +86,21 @@ export function describeErrno(e: unknown): string {
 }
 
 /**
+ * Why a file cannot be used, in words alone, for a sentence that already
+ * names the file ("state.json cannot be used: permission denied"): a denial
+ * is one whether the system says EACCES or EPERM (Windows), a directory is
+ * said to be one where a file was expected, and a parse error is not valid
+ * JSON. Messages that name the errno use describeErrno.
+ */
+export function unreadableReason(e: unknown): string {
+  if (e instanceof SyntaxError) return `not valid JSON (${e.message})`;
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'EISDIR') return 'it is a directory, not a file';
+  return (code === undefined ? undefined : ERRNO_TEXT[code]) ?? (e instanceof Error ? e.message : String(e));
+}
+
+/**
  * Reads one of devcluster's JSON files (config, state): undefined when it does
  * not exist, FILE_UNREADABLE when it is there but cannot be read (naming the
  * errno), CONFIG_FILE_CORRUPT when it is not JSON. The three need different

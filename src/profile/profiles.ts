@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { homePaths, profilePaths } from './paths.ts';
 import { readConfigFile } from './config.ts';
 import type { ConfigFile } from './config.ts';
-import { readTextFile } from './atomic.ts';
+import { readTextFile, unreadableReason } from './atomic.ts';
 import { validateProfileName } from './names.ts';
 import { stateProblem } from './state.ts';
 import { isDevclusterError } from '../ui/errors.ts';
@@ -13,6 +13,8 @@ export interface StateFileProblem {
   /** The error ID a command that needs the state would raise. */
   id: string;
   message: string;
+  /** Why, without the path, for a sentence that names the file itself: "permission denied", "not valid JSON (...)". */
+  reason: string;
 }
 
 export interface ProfileSummary {
@@ -33,11 +35,11 @@ export async function readStateForDisplay(path: string): Promise<{ state?: Recor
     text = await readTextFile(path);
   } catch (e) {
     if (!isDevclusterError(e)) throw e;
-    return { problem: { kind: 'unreadable', id: e.id, message: e.message } };
+    return { problem: { kind: 'unreadable', id: e.id, message: e.message, reason: unreadableReason(e.cause ?? e) } };
   }
   if (text === undefined) return {};
   const why = stateProblem(text);
-  if (why !== undefined) return { problem: { kind: 'corrupt', id: 'CONFIG_FILE_CORRUPT', message: `${path} is damaged: ${why}` } };
+  if (why !== undefined) return { problem: { kind: 'corrupt', id: 'CONFIG_FILE_CORRUPT', message: `${path} is damaged: ${why}`, reason: why } };
   return { state: JSON.parse(text) as Record<string, unknown> };
 }
 

@@ -1,4 +1,4 @@
-import { readTextFile, writeJsonAtomic } from './atomic.ts';
+import { readTextFile, unreadableReason, writeJsonAtomic } from './atomic.ts';
 import { DevclusterError } from '../ui/errors.ts';
 
 /**
@@ -49,13 +49,14 @@ export function stateProblem(text: string): string | undefined {
   try {
     value = JSON.parse(text);
   } catch (e) {
-    return `not valid JSON (${(e as Error).message})`;
+    return unreadableReason(e);
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object';
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'it does not hold a JSON object';
   const o = value as Record<string, unknown>;
-  for (const key of ['profile', 'driver', 'status'] as const) {
-    if (typeof o[key] !== 'string') return `the field "${key}" is missing or not a string`;
-  }
+  const missing = (['profile', 'driver'] as const).filter((key) => typeof o[key] !== 'string').map((key) => `the field "${key}" is missing or not a string`);
+  // Every state devcluster writes has a status: without one the file was cut short or is not ours.
+  if (typeof o['status'] !== 'string' || o['status'] === '') missing.push('it records no status (the file is truncated or was not written by devcluster)');
+  if (missing.length > 0) return missing.join('; ');
   if (o['resources'] !== undefined && !Array.isArray(o['resources'])) return 'the field "resources" is not a list';
   return undefined;
 }
