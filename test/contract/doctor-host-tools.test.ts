@@ -11,22 +11,16 @@ import { jsonScript } from '../../src/host/powershell.ts';
 import { WINDOWS_QUERIES } from '../../src/doctor/windows-queries.ts';
 import { envLines, pathLines } from '../../src/doctor/shell.ts';
 import { parseQemuVersion } from '../../drivers/qemu/checks.ts';
+import { findOnPath } from '../../src/host/path-search.ts';
 import { powershellSyntaxProblems } from '../helpers/powershell.ts';
+import { skipUnlessPresent } from '../helpers/prerequisite.ts';
 
 /** The doctor's parsers against the real tools of this machine. */
 
-/** Under CI a missing tool fails its test (the command cannot run) instead of skipping it. */
-const has = (cmd: string) => {
-  if (process.env['CI'] !== undefined) return true;
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
+/** A tool's test is skipped with the reason when the tool is missing; under CI that fails instead. */
+const needs = async (cmd: string) => skipUnlessPresent((await findOnPath(cmd)) === undefined ? `${cmd} is not installed` : false);
 
-test('ip -j route: the JSON parser sees every route the text output lists', { skip: !has('ip') }, () => {
+test('ip -j route: the JSON parser sees every route the text output lists', { skip: await needs('ip') }, () => {
   const json = execFileSync('ip', ['-j', '-4', 'route', 'show', 'table', 'main'], { encoding: 'utf8', env: { ...process.env, LANG: 'C' } });
   const text = execFileSync('ip', ['-4', 'route', 'show', 'table', 'main'], { encoding: 'utf8', env: { ...process.env, LANG: 'C' } });
   const routes = parseLinuxRoutes(json);
@@ -39,17 +33,17 @@ test('ip -j route: the JSON parser sees every route the text output lists', { sk
   }
 });
 
-test('kubectl version --client -o json gives a version with a minor number', { skip: !has('kubectl') }, () => {
+test('kubectl version --client -o json gives a version with a minor number', { skip: await needs('kubectl') }, () => {
   const v = parseKubectlClientVersion(execFileSync('kubectl', ['version', '--client', '-o', 'json'], { encoding: 'utf8' }));
   assert.ok(v !== undefined && minorOf(v) !== undefined, String(v));
 });
 
-test('qemu-system-x86_64 --version parses', { skip: !has('qemu-system-x86_64') }, () => {
+test('qemu-system-x86_64 --version parses', { skip: await needs('qemu-system-x86_64') }, () => {
   const v = parseQemuVersion(execFileSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' }));
   assert.ok(v !== undefined && v[0] >= 2);
 });
 
-test('certificate dates agree with openssl', { skip: !has('openssl') }, () => {
+test('certificate dates agree with openssl', { skip: await needs('openssl') }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'devcluster-cert-'));
   execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'k.pem', '-out', 'c.pem', '-days', '42', '-subj', '/CN=t'], { cwd: dir, stdio: 'pipe' });
   const end = execFileSync('openssl', ['x509', '-in', 'c.pem', '-noout', '-enddate'], { cwd: dir, encoding: 'utf8' }).trim().replace(/^notAfter=/, '');

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { Ajv } from 'ajv';
 import { CLI, REPO, runCli, tempDir } from '../helpers/cli.ts';
 import type { CliResult } from '../helpers/cli.ts';
+import { skipUnlessPresent } from '../helpers/prerequisite.ts';
 
 /**
  * `devcluster doctor` run as a user runs it, with real failing conditions:
@@ -315,9 +316,8 @@ function onTerminal(args: string[], env: Record<string, string | undefined>, ans
   });
 }
 
-const noScript = spawnSync('script', ['--version']).status === 0 ? false : 'util-linux script is not installed';
-// Under CI a missing `script` fails these tests (spawn fails) instead of skipping them.
-describe('--fix on a terminal', { skip: process.env['CI'] === undefined ? noScript : false }, () => {
+const noScript = skipUnlessPresent(spawnSync('script', ['--version']).status === 0 ? false : 'util-linux script is not installed');
+describe('--fix on a terminal', { skip: noScript }, () => {
   test('asks before changing anything; "n" leaves the file alone, "y" fixes it', async () => {
     const e = await setup();
     const kubeconfig = join(e.userHome, '.kube', 'config');
@@ -391,7 +391,7 @@ describe('--fix installs missing host tools with the package manager', () => {
     assert.equal(await readFile(d.record, 'utf8').catch(() => ''), '');
   });
 
-  test('on a terminal: asked at the root boundary; "n" runs nothing, "y" installs', { skip: process.env['CI'] === undefined ? noScript : false }, async () => {
+  test('on a terminal: asked at the root boundary; "n" runs nothing, "y" installs', { skip: noScript }, async () => {
     const d = await packageManagerDouble();
     const declined = await onTerminal(['doctor', 'QEMU_NOT_INSTALLED', '--fix'], d.env, 'n\r');
     assert.match(declined, /Make these changes as root\?/);

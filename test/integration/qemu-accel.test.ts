@@ -7,11 +7,11 @@ import { acceleratorVerdict } from '../../drivers/qemu/accel.ts';
 import { findQemu } from '../../drivers/qemu/binaries.ts';
 import { hostBootId } from '../../src/host/boot-id.ts';
 import { run } from '../../src/host/exec.ts';
+import { skipUnlessPresent } from '../helpers/prerequisite.ts';
 import type { Exec } from '../../src/host/process.ts';
 
 const qemu = await findQemu();
-const MISSING = qemu === undefined ? 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)' : false;
-if (MISSING !== false && (process.env['CI'] ?? '') !== '') throw new Error(`CI is set and a prerequisite is missing: ${MISSING}`);
+const MISSING = skipUnlessPresent(qemu === undefined ? 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)' : false);
 
 /** The real exec layer, counting the QEMU processes it starts. */
 function counting(): { exec: Exec; qemuRuns: string[][] } {

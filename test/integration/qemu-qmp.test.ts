@@ -7,10 +7,10 @@ import { findQemu } from '../../drivers/qemu/binaries.ts';
 import { launchQemu, ourQemuPid, waitForExit } from '../../drivers/qemu/process.ts';
 import { connectQmp, qmpAddressArg, QmpCommandError } from '../../drivers/qemu/qmp.ts';
 import { run } from '../../src/host/exec.ts';
+import { skipUnlessPresent } from '../helpers/prerequisite.ts';
 
 const qemu = await findQemu();
-const MISSING = qemu === undefined ? 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)' : false;
-if (MISSING !== false && (process.env['CI'] ?? '') !== '') throw new Error(`CI is set and a prerequisite is missing: ${MISSING}`);
+const MISSING = skipUnlessPresent(qemu === undefined ? 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)' : false);
 
 test('a real QEMU: launched detached, proved ours, answers each command by id, and quits', { skip: MISSING }, async (t) => {
   if (qemu === undefined) return;
