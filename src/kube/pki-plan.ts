@@ -106,11 +106,13 @@ export function adminSpec(): LeafSpec {
 }
 
 /**
- * The API server certificate's names: every one kubeadm checks an existing
- * apiserver.crt for (node name, the kubernetes Service's names, its ClusterIP,
- * plus the advertise address and control-plane endpoint the caller passes),
- * localhost and 127.0.0.1 for clients in the guest, then the caller's extras.
- * Duplicates are dropped, first occurrence kept.
+ * The API server certificate's names: the ones kubeadm would give it
+ * (pkiutil.GetAPIServerAltNames: node name, the kubernetes Service's names,
+ * its ClusterIP, plus the advertise address and control-plane endpoint the
+ * caller passes), localhost and 127.0.0.1 for clients in the guest, then the
+ * caller's extras. Duplicates are dropped, first occurrence kept. kubeadm
+ * init does not check an existing apiserver.crt's names (only its chain), so
+ * covering them is the host's job.
  */
 export function apiServerAltNames(options: {
   nodeName: string;
