@@ -4,6 +4,7 @@ import { action } from './run-command.ts';
 import type { CommandContext } from './run-command.ts';
 import { withExamples } from './examples.ts';
 import { GROUP_IMAGES } from './groups.ts';
+import type { BaseMediaHolder } from '../image/references.ts';
 
 const FORMATS = ['qcow2', 'vhdx', 'vmdk', 'ova', 'raw'];
 
@@ -100,6 +101,31 @@ async function progressReporter(ctx: CommandContext) {
   };
 }
 
+async function settingValues(ctx: CommandContext): Promise<Record<string, unknown>> {
+  const config = await import('../profile/config.ts');
+  return config.settingValues(await config.resolveConfig({ home: ctx.home, profileFlag: ctx.profileFlag }));
+}
+
+/**
+ * The hypervisors that register cached bases as their own media
+ * (features.registersBaseMedia, Driver.baseMedia), as holders the image
+ * cache asks before it removes a file. Only drivers of this build that run
+ * on this platform are asked.
+ */
+async function baseMediaHolders(ctx: CommandContext): Promise<BaseMediaHolder[]> {
+  const { drivers } = await import('../../drivers/index.ts');
+  const host = { home: ctx.home, settings: {} as Record<string, unknown>, platform: process.platform, signal: ctx.signal };
+  const holders: BaseMediaHolder[] = [];
+  for (const d of drivers.shipped().filter((x) => x.platforms.includes(host.platform))) {
+    const driver = await drivers.load(d.name, host.platform);
+    const media = driver.baseMedia;
+    if (!driver.info.features.registersBaseMedia || media === undefined) continue;
+    if (holders.length === 0) host.settings = await settingValues(ctx);
+    holders.push({ name: driver.info.displayName, holds: (path) => media.inUse(host, path), release: (path) => media.release(host, path) });
+  }
+  return holders;
+}
+
 async function list(ctx: CommandContext): Promise<void> {
   const { ImageCache } = await import('../image/cache.ts');
   const { imageUsage } = await import('../image/references.ts');
@@ -107,7 +133,7 @@ async function list(ctx: CommandContext): Promise<void> {
   const { loadCatalog } = await import('../image/catalog.ts');
   const cache = ImageCache.forHome(ctx.home);
   const index = await cache.readIndex();
-  const usage = await imageUsage(ctx.home, index);
+  const usage = await imageUsage(ctx.home, index, await baseMediaHolders(ctx));
   const items = imageListItems(await cache.list(), usage, index.images);
   for (const u of usage.unreadable) ctx.out.warn(`The state of profile ${u.profile} cannot be read (${u.problem}); the images it uses are not shown as used.`);
   if (ctx.out.format === 'json') {
@@ -160,7 +186,7 @@ async function remove(ctx: CommandContext, name: string, opts: Record<string, un
   const { findCatalogImage, loadCatalog } = await import('../image/catalog.ts');
   const { inputError } = await import('../ui/errors.ts');
   const { formatBytes } = await import('../image/progress.ts');
-  const result = await removeImage(ctx.home, name, { force: opts['force'] === true });
+  const result = await removeImage(ctx.home, name, { force: opts['force'] === true, holders: await baseMediaHolders(ctx) });
   if (result === undefined) {
     if (findCatalogImage(await loadCatalog(), name) !== undefined) {
       ctx.out.info(`${name} is not in the cache; nothing to remove.`);
@@ -180,7 +206,7 @@ async function prune(ctx: CommandContext, opts: Record<string, unknown>): Promis
   const { pruneImages } = await import('../image/removal.ts');
   const { formatBytes } = await import('../image/progress.ts');
   const dryRun = opts['dryRun'] === true;
-  const result = await pruneImages(ctx.home, { dryRun, force: opts['force'] === true });
+  const result = await pruneImages(ctx.home, { dryRun, force: opts['force'] === true, holders: await baseMediaHolders(ctx) });
   if (result.ignoredUnreadable.length > 0) ctx.out.warn(`Pruning as if ${result.ignoredUnreadable.join(', ')} used nothing (--force): their state cannot be read.`);
   for (const r of result.removed) ctx.out.line(`${dryRun ? 'Would remove' : 'Removed'} ${r.file ?? r.sha256.slice(0, 12)} (${r.sha256.slice(0, 12)}, ${formatBytes(r.size)})`);
   for (const k of result.kept) ctx.out.line(`Kept ${k.file ?? k.sha256.slice(0, 12)} (${k.sha256.slice(0, 12)}): used by ${k.why}`);

@@ -13,6 +13,8 @@ export interface ImageListItem {
   readonly file: string | null;
   readonly source: string | null;
   readonly usedBy: readonly string[];
+  /** Hypervisors that registered the file as base media (they do not keep it from rm and prune, which release it first). */
+  readonly heldBy: readonly string[];
 }
 
 /**
@@ -30,6 +32,7 @@ export function imageListItems(rows: readonly CachedImageRow[], usage: Pick<Imag
       file: r.file ?? null,
       source: r.source ?? null,
       usedBy: users.profiles,
+      heldBy: users.heldBy ?? [],
     };
     if (users.names.length === 0) return [{ ...base, name: r.name ?? r.file ?? r.sha256.slice(0, 12), version: r.version ?? null, format: r.kind ?? null }];
     return users.names.map((name) => {
@@ -67,6 +70,6 @@ export function imageListTable(items: readonly ImageListItem[], nowMs: number): 
     i.size === null ? '?' : formatBytes(i.size),
     formatAgo(i.lastUsedAt, nowMs),
     i.sha256.slice(0, 12),
-    i.usedBy.join(','),
+    [...i.usedBy, ...i.heldBy.map((h) => `${h} (base media)`)].join(','),
   ]);
 }

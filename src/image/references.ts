@@ -1,4 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { homePaths, profilePaths } from '../profile/paths.ts';
 import { ImageCache, withCompanions } from './cache.ts';
 import type { CacheIndex } from './cache.ts';
@@ -78,26 +79,80 @@ export interface ImageUsers {
   readonly profiles: readonly string[];
   /** Profiles whose state cannot be read: they may use it, so it is not removed. */
   readonly unknown: readonly string[];
+  /** Holders that hold the cached file (or could not say whether they do); absent when none does. */
+  readonly heldBy?: readonly string[];
+}
+
+/**
+ * Something outside the cache that can hold a cached file: a hypervisor that
+ * registered it as base media (VirtualBox). The cli builds these from the
+ * drivers; this layer knows only the shape.
+ */
+export interface BaseMediaHolder {
+  /** For messages: "VirtualBox". */
+  readonly name: string;
+  holds(path: string): Promise<boolean>;
+  release(path: string): Promise<void>;
 }
 
 export interface ImageUsage {
   users(sha256: string): ImageUsers;
   /** The state files that could not be read, with why. */
   readonly unreadable: ImageReferences['unreadable'];
+  /**
+   * Releases the cached file of `sha256` from every holder that holds it, so
+   * it can be deleted. '' when nothing holds it any more; otherwise why it
+   * must be kept ("VirtualBox, which could not release it: ...").
+   */
+  release(sha256: string): Promise<string>;
+}
+
+interface Hold {
+  readonly holder: BaseMediaHolder;
+  readonly path: string;
+  /** Asking the holder failed: it may hold the file. */
+  readonly error?: string;
+}
+
+function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Every cached file each holder holds, asked once per file. */
+async function holdsBySha(home: string, holders: readonly BaseMediaHolder[]): Promise<Map<string, Hold[]>> {
+  const bySha = new Map<string, Hold[]>();
+  if (holders.length === 0) return bySha;
+  const cache = ImageCache.forHome(home);
+  for (const row of await cache.list()) {
+    if (row.file === undefined) continue;
+    const path = join(cache.entryDir(row.sha256), row.file);
+    for (const holder of holders) {
+      let hold: Hold | undefined;
+      try {
+        if (await holder.holds(path)) hold = { holder, path };
+      } catch (e) {
+        hold = { holder, path, error: messageOf(e) };
+      }
+      if (hold !== undefined) bySha.set(row.sha256, [...(bySha.get(row.sha256) ?? []), hold]);
+    }
+  }
+  return bySha;
 }
 
 /**
  * THE answer to "who uses this cached image", read by `image rm`, `image
- * prune` and `image list`: the named images in the cache index, and the
- * profiles whose state records it (with the kernel and initrd of a named
- * image whose disk a profile uses: older states record only the disk). An
- * unreadable state counts as a possible user of every entry. Anything else
- * that can hold a cached file (base media a hypervisor has registered) is to
- * be added here, so every command sees it.
+ * prune` and `image list`: the named images in the cache index, the profiles
+ * whose state records it (with the kernel and initrd of a named image whose
+ * disk a profile uses: older states record only the disk), and the `holders`
+ * (hypervisors' registered base media) that hold its file. An unreadable
+ * state counts as a possible user of every entry. A holder is not a user: a
+ * file nothing else uses is released from it before it is deleted, and kept
+ * when that fails.
  */
-export async function imageUsage(home: string, index?: CacheIndex): Promise<ImageUsage> {
+export async function imageUsage(home: string, index?: CacheIndex, holders: readonly BaseMediaHolder[] = []): Promise<ImageUsage> {
   const idx = index ?? (await ImageCache.forHome(home).readIndex());
   const refs = await imageReferences(home);
+  const holds = await holdsBySha(home, holders);
   const profilesBySha = new Map<string, Set<string>>();
   const add = (sha: string, profile: string) => {
     const set = profilesBySha.get(sha) ?? new Set<string>();
@@ -114,11 +169,35 @@ export async function imageUsage(home: string, index?: CacheIndex): Promise<Imag
     unreadable: refs.unreadable,
     users(sha256: string): ImageUsers {
       const sha = sha256.toLowerCase();
+      const heldBy = [...new Set((holds.get(sha) ?? []).map((h) => h.holder.name))].sort();
       return {
         names: Object.entries(idx.images).filter(([, image]) => Object.values(image.formats).includes(sha)).map(([name]) => name).sort(),
         profiles: [...(profilesBySha.get(sha) ?? [])].sort(),
         unknown,
+        ...(heldBy.length === 0 ? {} : { heldBy }),
       };
+    },
+    async release(sha256: string): Promise<string> {
+      const sha = sha256.toLowerCase();
+      const pending = holds.get(sha) ?? [];
+      for (const [i, h] of pending.entries()) {
+        let why: string | undefined;
+        if (h.error !== undefined) {
+          why = `${h.holder.name}, which could not say whether it holds it: ${h.error}`;
+        } else {
+          try {
+            await h.holder.release(h.path);
+          } catch (e) {
+            why = `${h.holder.name}, which could not release it: ${messageOf(e)}`;
+          }
+        }
+        if (why !== undefined) {
+          holds.set(sha, pending.slice(i));
+          return why;
+        }
+      }
+      holds.delete(sha);
+      return '';
     },
   };
 }

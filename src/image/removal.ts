@@ -1,9 +1,9 @@
 import { DevclusterError, inputError } from '../ui/errors.ts';
 import './errors.ts';
-import { ImageCache } from './cache.ts';
+import { ImageCache, withCompanions } from './cache.ts';
 import type { CachedImageRow, CacheIndex } from './cache.ts';
 import { describeUsers, imageUsage } from './references.ts';
-import type { ImageUsage, ImageUsers } from './references.ts';
+import type { BaseMediaHolder, ImageUsage, ImageUsers } from './references.ts';
 
 /**
  * `image rm` and `image prune`: cache entries are shared, by every name whose
@@ -39,6 +39,8 @@ export interface RemoveResult {
 export interface RemoveOptions {
   /** Remove files even though some profile's state cannot be read (never files a known user needs). */
   readonly force?: boolean;
+  /** Hypervisors' registered base media (see imageUsage): a file nothing uses is released from them before it goes. */
+  readonly holders?: readonly BaseMediaHolder[];
 }
 
 type Target =
@@ -71,7 +73,7 @@ export async function removeImage(home: string, what: string, options: RemoveOpt
   const rows = await cache.list();
   const target = findTarget(what, index, rows);
   if (target === undefined) return undefined;
-  const usage = await imageUsage(home, index);
+  const usage = await imageUsage(home, index, options.holders);
   const except = target.kind === 'name' ? { name: target.name } : {};
   const plan = target.shas.map((sha) => {
     const users = usage.users(sha);
@@ -90,8 +92,9 @@ export async function removeImage(home: string, what: string, options: RemoveOpt
   const removed: RemovedFile[] = [];
   const kept: KeptFile[] = [];
   for (const p of plan) {
-    if (p.why !== '') {
-      kept.push({ sha256: p.sha, file: p.file, users: p.users, why: p.why });
+    const why = p.why !== '' ? p.why : await usage.release(p.sha);
+    if (why !== '') {
+      kept.push({ sha256: p.sha, file: p.file, users: p.users, why });
       continue;
     }
     if (await cache.remove(p.sha)) removed.push({ sha256: p.sha, file: p.file, size: p.size });
@@ -108,10 +111,15 @@ export interface PruneImagesResult {
   readonly ignoredUnreadable: readonly string[];
 }
 
-/** Refuses (IMAGE_IN_USE, nothing removed) while a profile's state cannot be read, unless `force`. */
-export async function pruneImages(home: string, options: { dryRun?: boolean; force?: boolean } = {}): Promise<PruneImagesResult> {
+/**
+ * Refuses (IMAGE_IN_USE, nothing removed) while a profile's state cannot be
+ * read, unless `force`. A file a holder holds is released before it goes
+ * (not in a dry run) and kept, with the reason, when that fails.
+ */
+export async function pruneImages(home: string, options: { dryRun?: boolean; force?: boolean; holders?: readonly BaseMediaHolder[] } = {}): Promise<PruneImagesResult> {
   const cache = ImageCache.forHome(home);
-  const usage: ImageUsage = await imageUsage(home);
+  const index = await cache.readIndex();
+  const usage: ImageUsage = await imageUsage(home, index, options.holders);
   if (usage.unreadable.length > 0 && options.force !== true) {
     const who = usage.unreadable.map((u) => u.profile);
     throw new DevclusterError('IMAGE_IN_USE', `nothing was pruned: cannot tell which images ${who.join(', ')} use${who.length === 1 ? 's' : ''} (${usage.unreadable.map((u) => `${u.path}: ${u.problem}`).join('; ')})`, {
@@ -121,10 +129,24 @@ export async function pruneImages(home: string, options: { dryRun?: boolean; for
   }
   const rows = await cache.list();
   const inUse = new Set(rows.filter((r) => usage.users(r.sha256).profiles.length > 0).map((r) => r.sha256));
-  const result = await cache.prune(inUse, options.dryRun === true ? { dryRun: true } : {});
+  const notReleased = new Map<string, string>();
+  if (options.dryRun !== true) {
+    const keep = withCompanions(inUse, index);
+    for (const r of rows) {
+      if (keep.has(r.sha256) || usage.users(r.sha256).heldBy === undefined) continue;
+      const why = await usage.release(r.sha256);
+      if (why !== '') notReleased.set(r.sha256, why);
+    }
+  }
+  const result = await cache.prune(new Set([...inUse, ...notReleased.keys()]), options.dryRun === true ? { dryRun: true } : {});
+  const fileOf = (sha: string) => rows.find((r) => r.sha256 === sha)?.file;
   const kept = result.kept.map((sha): KeptFile => {
     const users = usage.users(sha);
-    return { sha256: sha, file: rows.find((r) => r.sha256 === sha)?.file, users, why: describeUsers({ names: [], profiles: users.profiles, unknown: [] }) };
+    if (users.profiles.length > 0) return { sha256: sha, file: fileOf(sha), users, why: describeUsers({ names: [], profiles: users.profiles, unknown: [] }) };
+    // Not released: a disk a holder still holds, or the kernel or initrd that boots with it (cache.prune keeps those together).
+    const disk = notReleased.has(sha) ? sha : [...notReleased.keys()].find((other) => withCompanions(new Set([other]), index).has(sha));
+    const why = disk === undefined ? '' : disk === sha ? (notReleased.get(sha) ?? '') : `${fileOf(disk) ?? disk.slice(0, 12)}, which boots with it and is kept`;
+    return { sha256: sha, file: fileOf(sha), users, why };
   });
   return {
     removed: result.removed,

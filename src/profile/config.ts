@@ -128,3 +128,10 @@ export function settingValue<T extends SettingValue>(config: ResolvedConfig, key
   if (s === undefined) throw new Error(`setting ${key} was not resolved`);
   return s.value as T;
 }
+
+/** Every resolved setting's value by key: what a driver's HostContext carries. */
+export function settingValues(config: ResolvedConfig): Record<string, unknown> {
+  const values: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(config.settings)) values[k] = v.value;
+  return values;
+}

@@ -1,10 +1,11 @@
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ImageCache, hashFile } from '../../src/image/cache.ts';
-import { imageUsers } from '../../src/image/references.ts';
+import { imageUsage, imageUsers } from '../../src/image/references.ts';
+import type { BaseMediaHolder } from '../../src/image/references.ts';
 import { pruneImages, removeImage } from '../../src/image/removal.ts';
 import { resolveImage } from '../../src/image/resolve.ts';
 import { runCli, snapshotTree } from '../helpers/cli.ts';
@@ -190,5 +191,89 @@ describe('profiles keep what their VMs boot from', { skip: QEMU_IMG_MISSING }, (
     assert.deepEqual(result.ignoredUnreadable, ['broken']);
     assert.deepEqual(result.removed, []);
     assert.deepEqual(result.kept.map((k) => k.sha256).sort(), [diskSha, sha256(KERNEL), sha256(INITRD)].sort());
+  });
+});
+
+/**
+ * A hypervisor that registers cached bases as its own media (VirtualBox),
+ * scripted: it holds the paths in `held`, records each release with whether
+ * the file was still there (a release must come before the delete), and
+ * refuses to release when told to.
+ */
+function scriptedHolder(refusal?: string): { holder: BaseMediaHolder; held: Set<string>; released: Array<{ path: string; fileWasThere: boolean }> } {
+  const held = new Set<string>();
+  const released: Array<{ path: string; fileWasThere: boolean }> = [];
+  const holder: BaseMediaHolder = {
+    name: 'ScriptedHypervisor',
+    holds: async (path) => held.has(path),
+    release: async (path) => {
+      released.push({ path, fileWasThere: await access(path).then(() => true, () => false) });
+      if (refusal !== undefined) throw new Error(refusal);
+      held.delete(path);
+    },
+  };
+  return { holder, held, released };
+}
+
+/** A home where only team-a names the shared disk, and the disk's cached path. */
+async function oneName(): Promise<{ home: string; diskPath: string }> {
+  const home = await twoNames();
+  assert.ok((await removeImage(home, 'team-b')) !== undefined);
+  const entry = await ImageCache.forHome(home).lookup(diskSha);
+  assert.ok(entry !== undefined);
+  return { home, diskPath: entry.path };
+}
+
+describe('base media a hypervisor registered', { skip: QEMU_IMG_MISSING }, () => {
+  test('held and used by nothing else: rm releases it through the holder, then removes it', async () => {
+    const { home, diskPath } = await oneName();
+    const { holder, held, released } = scriptedHolder();
+    held.add(diskPath);
+    assert.deepEqual((await imageUsage(home, undefined, [holder])).users(diskSha).heldBy, ['ScriptedHypervisor']);
+    const result = await removeImage(home, 'team-a', { holders: [holder] });
+    assert.deepEqual(released, [{ path: diskPath, fileWasThere: true }]);
+    assert.ok(result?.removed.some((r) => r.sha256 === diskSha), 'the disk was removed');
+    assert.deepEqual(result?.kept, []);
+    assert.equal(await ImageCache.forHome(home).lookup(diskSha), undefined);
+  });
+
+  test('held and used by nothing else: prune releases it, then removes it', async () => {
+    const { home, diskPath } = await oneName();
+    const { holder, held, released } = scriptedHolder();
+    held.add(diskPath);
+    const result = await pruneImages(home, { holders: [holder] });
+    assert.deepEqual(released, [{ path: diskPath, fileWasThere: true }]);
+    assert.ok(result.removed.some((r) => r.sha256 === diskSha));
+    assert.deepEqual(await ImageCache.forHome(home).list(), []);
+  });
+
+  test('a release that fails keeps the file, with the holder\'s reason', async () => {
+    const { home, diskPath } = await oneName();
+    const { holder, held, released } = scriptedHolder('the medium is attached to the VM "old-vm"');
+    held.add(diskPath);
+    const result = await removeImage(home, 'team-a', { holders: [holder] });
+    assert.deepEqual(released, [{ path: diskPath, fileWasThere: true }]);
+    assert.deepEqual(result?.kept.map((k) => [k.sha256, k.why]), [[diskSha, 'ScriptedHypervisor, which could not release it: the medium is attached to the VM "old-vm"']]);
+    assert.ok(!(result?.removed.some((r) => r.sha256 === diskSha) ?? true));
+    const entry = await ImageCache.forHome(home).lookup(diskSha, { verify: 'full' });
+    assert.equal(entry?.path, diskPath, 'the disk is still cached and verifies');
+
+    const pruned = await pruneImages(home, { holders: [holder] });
+    assert.deepEqual(pruned.kept.map((k) => [k.sha256, k.why]), [[diskSha, 'ScriptedHypervisor, which could not release it: the medium is attached to the VM "old-vm"']]);
+    assert.ok(!pruned.removed.some((r) => r.sha256 === diskSha));
+    assert.ok((await ImageCache.forHome(home).lookup(diskSha)) !== undefined);
+  });
+
+  test('held and used by a profile: kept for the profile, never released', async () => {
+    const { home, diskPath } = await oneName();
+    await writeState(home, 'dev', stateUsing('dev', 'team-a'));
+    const { holder, held, released } = scriptedHolder();
+    held.add(diskPath);
+    const result = await removeImage(home, 'team-a', { holders: [holder] });
+    assert.deepEqual(result?.kept.find((k) => k.sha256 === diskSha)?.why, 'profile dev');
+    const pruned = await pruneImages(home, { holders: [holder] });
+    assert.deepEqual(pruned.kept.find((k) => k.sha256 === diskSha)?.why, 'profile dev');
+    assert.deepEqual(released, [], 'nothing was released');
+    assert.ok((await ImageCache.forHome(home).lookup(diskSha)) !== undefined);
   });
 });
