@@ -15,7 +15,8 @@ import { createServer } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { snapshotTree, tempDir } from '../helpers/cli.ts';
+import { pathToFileURL } from 'node:url';
+import { REPO, snapshotTree, tempDir } from '../helpers/cli.ts';
 import { skipUnlessPresent } from '../helpers/prerequisite.ts';
 import { KUBEADM_PKI_FILES, PKI_FILES, certificateInfo, createClusterPki } from '../../src/kube/pki.ts';
 import type { ClusterPki, ClusterPkiRequest } from '../../src/kube/pki.ts';
@@ -298,5 +299,33 @@ describe('cluster PKI refusals change nothing', { skip }, () => {
     assert.equal(r.outcomes.find((o) => o.item === 'apiserver')?.reason, 'the CA is new');
     assert.notEqual(await readFile(join(dir, 'ca.crt'), 'utf8'), oldCa);
     assert.equal(openssl(['verify', '-CAfile', 'ca.crt', 'apiserver.crt', 'admin.crt'], dir), 'apiserver.crt: OK\nadmin.crt: OK\n');
+  });
+});
+
+describe('node-forge is loaded when a certificate is made, not before', () => {
+  test('importing the PKI module loads no node-forge; creating a PKI does', async () => {
+    const dir = await tempDir('devcluster-pki-imports-');
+    try {
+      const record = join(dir, 'imports.txt');
+      const script = [
+        `const pki = await import(${JSON.stringify(pathToFileURL(join(REPO, 'src', 'kube', 'pki.ts')).href)});`,
+        "const { appendFileSync } = await import('node:fs');",
+        `appendFileSync(${JSON.stringify(record)}, 'IMPORTED\\n');`,
+        `await pki.createClusterPki(${JSON.stringify(join(dir, 'pki'))}, ${JSON.stringify(request)});`,
+      ].join('\n');
+      await execFileAsync(process.execPath, ['--import', join(REPO, 'test', 'helpers', 'record-imports.ts'), '--input-type=module', '-e', script], {
+        env: { ...process.env, RECORD_IMPORTS: record },
+        timeout: 60_000,
+      });
+      const lines = (await readFile(record, 'utf8')).split('\n');
+      const mark = lines.indexOf('IMPORTED');
+      assert.ok(mark > 0, 'the import hook recorded the PKI module before the mark');
+      const forge = (l: string): boolean => l.includes('/node_modules/node-forge/');
+      assert.deepEqual(lines.slice(0, mark).filter(forge), []);
+      assert.ok(lines.slice(mark).some(forge), 'node-forge is loaded to make the certificates');
+      assert.equal(existsSync(join(dir, 'pki', 'apiserver.crt')), true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
