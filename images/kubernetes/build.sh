@@ -74,9 +74,9 @@ readonly work=$go_cache/work parallel=${BUILD_PARALLEL:-$(nproc)}
 mkdir -p "$GOMODCACHE" "$GOCACHE" "$work" "$out"
 out=$(cd "$out" && pwd)
 readonly out
-# A bundle is complete only once manifest.json is written (last, atomically).
-want manifest || rm -f "$out/manifest.json"
-rm -f "$out/manifest.json.tmp"
+# A bundle is complete only once manifest.json is written (last, atomically):
+# any run may change files, so the old one goes first.
+rm -f "$out/manifest.json" "$out/manifest.json.tmp"
 mkdir -p "$out/bin" "$out/cni" "$out/components" "$out/images" "$out/versions"
 
 # Seconds per part, printed at the end and kept in versions/timings.
@@ -305,12 +305,16 @@ kube_proxy_rootfs() { # unpacks into $kube_proxy_root
   mkdir -p "$debs"
   rm -rf "$root" "$out/versions/kube-proxy-debs"
   mkdir -p "$root"
+  # apt's _apt user cannot write into a root-owned cache directory; saying so
+  # up front keeps apt from warning about it for every package.
+  local -a apt_opts=(-q)
+  ((EUID == 0)) && apt_opts+=(-o APT::Sandbox::User=root)
   for pkg in $KUBE_PROXY_DEBS; do
     # One directory per package, emptied first, so exactly apt's current
     # candidate is unpacked.
     rm -rf "${debs:?}/$pkg"
     mkdir -p "$debs/$pkg"
-    (cd "$debs/$pkg" && apt-get download -q "$pkg" >&2) || die "apt-get download $pkg failed (run apt-get update?)"
+    (cd "$debs/$pkg" && apt-get download "${apt_opts[@]}" "$pkg" >&2) || die "apt-get download $pkg failed (run apt-get update?)"
     deb=$(find "$debs/$pkg" -name '*.deb')
     [[ -f $deb ]] || die "apt-get download $pkg left no single .deb in $debs/$pkg"
     dpkg-deb -x "$deb" "$root"
