@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { parseDocument } from 'yaml';
+import { kubeconfigPaths, parseKubeconfigText } from '../kube/kubeconfig-file.ts';
+
+export { kubeconfigPaths };
 
 /**
  * Reads kubeconfig files the way kubectl does: KUBECONFIG is a list (":" on
@@ -31,16 +32,6 @@ export interface Kubeconfig {
   cluster(name: string): { name: string; server?: string; file: string } | undefined;
 }
 
-export function kubeconfigPaths(env: NodeJS.ProcessEnv, userHome: string, platform: NodeJS.Platform): { source: 'KUBECONFIG' | 'default'; paths: string[] } {
-  const raw = env['KUBECONFIG'];
-  if (raw !== undefined && raw.trim() !== '') {
-    const sep = platform === 'win32' ? ';' : ':';
-    const paths = [...new Set(raw.split(sep).map((p) => p.trim()).filter((p) => p !== ''))];
-    return { source: 'KUBECONFIG', paths };
-  }
-  return { source: 'default', paths: [join(userHome, '.kube', 'config')] };
-}
-
 function named(list: unknown): Array<Record<string, unknown> & { name: string }> {
   if (!Array.isArray(list)) return [];
   return list.filter((e): e is Record<string, unknown> & { name: string } => typeof e === 'object' && e !== null && typeof (e as { name?: unknown }).name === 'string');
@@ -53,18 +44,11 @@ function str(v: unknown): string | undefined {
 /** Parses one kubeconfig's text; never throws. */
 export function parseKubeconfig(path: string, text: string): KubeconfigFile {
   const base: KubeconfigFile = { path, exists: true, contexts: [], clusters: [] };
-  const doc = parseDocument(text, { uniqueKeys: false });
-  if (doc.errors.length > 0) {
-    // The first line of a pretty error ends with "at line L, column C:".
-    return { ...base, problem: `not valid YAML: ${doc.errors[0]?.message.split('\n')[0]?.replace(/:$/, '') ?? 'parse error'}` };
-  }
-  const value = doc.toJS() as unknown;
+  const parsed = parseKubeconfigText(text);
+  if (parsed.problem !== undefined) return { ...base, problem: parsed.problem };
+  const value = parsed.doc.toJS() as unknown;
   if (value === null || value === undefined) return base; // an empty file is valid and empty
-  if (typeof value !== 'object' || Array.isArray(value)) return { ...base, problem: 'not a kubeconfig: the top level is not a mapping' };
   const v = value as Record<string, unknown>;
-  for (const key of ['contexts', 'clusters', 'users'] as const) {
-    if (v[key] !== undefined && v[key] !== null && !Array.isArray(v[key])) return { ...base, problem: `not a kubeconfig: "${key}" is not a list` };
-  }
   const currentContext = str(v['current-context']);
   return {
     ...base,
