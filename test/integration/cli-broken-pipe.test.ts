@@ -129,15 +129,23 @@ function assertQuiet(label: string, r: CliResult): void {
   for (const re of NOISE) assert.doesNotMatch(r.stderr, re, `${label}: stderr mentions the pipe or has a stack:\n${r.stderr}`);
 }
 
-let home: string;
 let cwd: string;
 
 before(async () => {
-  home = await tempDir();
   cwd = await tempDir();
+});
+
+/**
+ * A home of its own for each invocation: run side by side in one home,
+ * `config set` and `config unset` meet on the config lock and one exits
+ * PROFILE_BUSY instead of doing what is tested here.
+ */
+async function homeWithDevProfile(): Promise<string> {
+  const home = await tempDir();
   await mkdir(join(home, 'profiles', 'dev'), { recursive: true });
   await writeFile(join(home, 'profiles', 'dev', 'config.json'), '{\n  "cpus": 1\n}\n');
-});
+  return home;
+}
 
 /** Runs `work` over `items`, a few at a time (each item is a node start-up, mostly CPU). */
 async function inPool<T>(items: readonly T[], width: number, work: (item: T) => Promise<void>): Promise<void> {
@@ -158,6 +166,7 @@ test('every command exits quietly (0 or 141) when its stdout reader is already g
   let broke = 0;
   await inPool(runs, 3, async ({ args }) => {
     const label = `devcluster ${args.join(' ')}`;
+    const home = await homeWithDevProfile();
     // Help always writes to stdout; other commands may write only to stderr.
     const open = args.includes('--help') ? undefined : await runCli(args, { home, cwd });
     const closed = await runWithClosedStdout(args, home, cwd);
