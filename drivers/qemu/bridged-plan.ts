@@ -180,7 +180,7 @@ export interface BridgeNat {
  * reported (forwardBlockers) instead of being worked around.
  */
 export function renderNftRuleset(bridges: readonly BridgeNat[]): string {
-  const sorted = [...bridges].sort((a, b) => a.bridge.localeCompare(b.bridge));
+  const sorted = [...bridges].sort((a, b) => (a.bridge < b.bridge ? -1 : a.bridge > b.bridge ? 1 : 0));
   const nat: string[] = [];
   const fwd: string[] = [];
   for (const b of sorted) {

@@ -51,7 +51,10 @@ export function monitorAddress(profileDir: string, home: string, platform: NodeJ
 export async function prepareMonitorAddress(address: MonitorAddress, platform: NodeJS.Platform = process.platform): Promise<void> {
   const dir = address.privateDir;
   if (dir === undefined) return;
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await mkdir(dir, { recursive: true, mode: 0o700 }).catch((e: unknown) => {
+    // A file in the way is judged below like any other unsafe entry.
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  });
   if (platform === 'win32') return; // the directory inherits the user profile's ACL
   const st = await lstat(dir);
   const uid = process.getuid?.();

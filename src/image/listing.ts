@@ -42,8 +42,10 @@ export function imageListItems(rows: readonly CachedImageRow[], usage: Pick<Imag
     });
   });
   const kindOrder = ['qcow2', 'vhdx', 'vmdk', 'ova', 'raw', 'kernel', 'initrd'];
-  return items.sort((a, b) => a.name.localeCompare(b.name) || (a.version ?? '').localeCompare(b.version ?? '')
-    || kindOrder.indexOf(a.format ?? '') - kindOrder.indexOf(b.format ?? '') || a.sha256.localeCompare(b.sha256));
+  // Code-point order: the same list on every machine, whatever the user's locale.
+  const cmp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
+  return items.sort((a, b) => cmp(a.name, b.name) || cmp(a.version ?? '', b.version ?? '')
+    || kindOrder.indexOf(a.format ?? '') - kindOrder.indexOf(b.format ?? '') || cmp(a.sha256, b.sha256));
 }
 
 /** "just now", "5 minutes ago", "3 days ago"; dates beyond a month. */

@@ -6,22 +6,11 @@ import { join } from 'node:path';
 import { acceleratorVerdict } from '../../drivers/qemu/accel.ts';
 import { findQemu } from '../../drivers/qemu/binaries.ts';
 import { hostBootId } from '../../src/host/boot-id.ts';
-import { run } from '../../src/host/exec.ts';
 import { skipUnlessPresent } from '../helpers/prerequisite.ts';
-import type { Exec } from '../../src/host/process.ts';
+import { countingExec } from '../helpers/counting-exec.ts';
 
 const qemu = await findQemu();
 const MISSING = skipUnlessPresent(qemu === undefined ? 'qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)' : false);
-
-/** The real exec layer, counting the QEMU processes it starts. */
-function counting(): { exec: Exec; qemuRuns: string[][] } {
-  const qemuRuns: string[][] = [];
-  const exec: Exec = (command, args, options) => {
-    if (/qemu-system/.test(command)) qemuRuns.push([...args]);
-    return run(command, args, options);
-  };
-  return { exec, qemuRuns };
-}
 
 test('the boot id of this Linux host is read and stable', async () => {
   const id = await hostBootId('linux');
@@ -36,7 +25,7 @@ test('kernel-less probe on this host: QEMU really starts, the verdict is definit
   const cacheFile = join(dir, 'cache', 'qemu-accel.json');
   const bootId = await hostBootId('linux');
   assert.ok(bootId !== undefined);
-  const first = counting();
+  const first = countingExec();
   const v = await acceleratorVerdict({ setting: 'auto', qemu: qemu.system, kernel: undefined, cacheFile, platform: 'linux', exec: first.exec });
   assert.ok(first.qemuRuns.length >= 1);
   assert.ok(!first.qemuRuns.some((a) => a.includes('none') && a[a.indexOf('none') - 1] === '-qmp'), 'no "-qmp none"');
@@ -49,13 +38,13 @@ test('kernel-less probe on this host: QEMU really starts, the verdict is definit
     assert.equal(cache.bootId, bootId);
     assert.deepEqual(Object.values(cache.entries).map((e) => e.usable), [v.hardware?.usable]);
 
-    const second = counting();
+    const second = countingExec();
     const again = await acceleratorVerdict({ setting: 'auto', qemu: qemu.system, kernel: undefined, cacheFile, platform: 'linux', exec: second.exec });
     assert.deepEqual(second.qemuRuns, [], 'a cached verdict starts no QEMU');
     assert.deepEqual({ ...again, hardware: { ...again.hardware, fromCache: false } }, { ...v, hardware: { ...v.hardware, fromCache: false } });
     assert.equal(again.hardware?.fromCache, true);
 
-    const otherBoot = counting();
+    const otherBoot = countingExec();
     await acceleratorVerdict({ setting: 'auto', qemu: qemu.system, kernel: undefined, cacheFile, platform: 'linux', exec: otherBoot.exec, bootId: 'linux:another-boot' });
     assert.ok(otherBoot.qemuRuns.length >= 1, 'a verdict of another boot is not reused');
   } else {
@@ -77,26 +66,4 @@ test('a probe that cannot run soundly is not cached', { skip: MISSING }, async (
   const absent = await acceleratorVerdict({ setting: 'auto', qemu: join(dir, 'qemu-system-x86_64'), kernel: undefined, cacheFile, platform: 'linux', bootId: 'b' });
   assert.equal(absent.hardware?.definitive, false);
   await assert.rejects(readFile(cacheFile), { code: 'ENOENT' });
-});
-
-/**
- * The kernel boot test needs a guest kernel; the e2e image cache has one.
- * On this project's CI machine nested KVM hangs in the guest kernel while a
- * paused VM starts fine: only the boot test tells, and TCG reaching the
- * kernel makes that verdict definitive.
- */
-const KERNEL = process.env['DEVCLUSTER_TEST_KERNEL'];
-test('with a kernel: the verdict comes from a real test boot and is cached', { skip: KERNEL === undefined ? 'DEVCLUSTER_TEST_KERNEL names no guest kernel' : MISSING, timeout: 300_000 }, async (t) => {
-  if (qemu === undefined || KERNEL === undefined) return;
-  const dir = await mkdtemp(join(tmpdir(), 'devcluster-accel-real-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const cacheFile = join(dir, 'qemu-accel.json');
-  const probe = counting();
-  const v = await acceleratorVerdict({ setting: 'auto', qemu: qemu.system, kernel: KERNEL, cacheFile, platform: 'linux', exec: probe.exec });
-  assert.ok(probe.qemuRuns.some((a) => a.includes('-kernel')), 'a test boot ran');
-  assert.equal(v.hardware?.definitive, true, v.reason);
-  if (!v.hardware?.usable) assert.match(v.reason, /KVM unusable: a test boot with -cpu host failed under KVM/);
-  const cache = JSON.parse(await readFile(cacheFile, 'utf8')) as { entries: Record<string, unknown> };
-  assert.equal(Object.keys(cache.entries).length, 1);
-  assert.ok(Object.keys(cache.entries)[0]?.includes(KERNEL));
 });
