@@ -172,10 +172,12 @@ build_kubernetes() {
   # One go build for all seven so shared packages compile once. No binary
   # needs cgo since 1.36 (kubelet went static in kubernetes#135870).
   gobuild "$dir" 0 selinux,notest,grpcnotrace "$ldflags" "$work/kubernetes-bin-$version/" "${pkgs[@]}"
-  for cmd in kubeadm kubelet kubectl; do install -m 0755 "$work/kubernetes-bin-$version/$cmd" "$out/bin/$cmd"; done
+  # Moved, not copied: the seven binaries are 450 MB.
+  for cmd in kubeadm kubelet kubectl; do mv -f "$work/kubernetes-bin-$version/$cmd" "$out/bin/$cmd"; done
   for cmd in kube-apiserver kube-controller-manager kube-scheduler kube-proxy; do
-    install -m 0755 "$work/kubernetes-bin-$version/$cmd" "$out/components/$cmd"
+    mv -f "$work/kubernetes-bin-$version/$cmd" "$out/components/$cmd"
   done
+  chmod 0755 "$out"/bin/kube* "$out"/components/kube-*
   cp "$dir/go.mod" "$out/versions/kubernetes.go.mod"
   cp "$dir/go.sum" "$out/versions/kubernetes.go.sum"
 }
