@@ -3,7 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { readTextFile, writeFileAtomic } from '../profile/atomic.ts';
+import { permissionError, readTextFile, writeFileAtomic } from '../profile/atomic.ts';
 import { DevclusterError } from '../ui/errors.ts';
 import { certificateInfo } from './certificate-info.ts';
 import { adminSpec, apiServerSpec, caSubject, isDueForRenewal, planClusterPki, validityWindow } from './pki-plan.ts';
@@ -102,7 +102,9 @@ export async function createClusterPki(dir: string, request: ClusterPkiRequest):
   const apiServer = await judgeLeaf(paths.apiServerCert, paths.apiServerKey, apiServerSpec(plan), clusterCa, plan.now);
   const admin = await judgeLeaf(paths.adminCert, paths.adminKey, adminSpec(), clusterCa, plan.now);
 
-  await mkdir(join(dir, 'etcd'), { recursive: true, mode: 0o700 });
+  await mkdir(join(dir, 'etcd'), { recursive: true, mode: 0o700 }).catch((e: unknown) => {
+    throw permissionError(e) ?? e;
+  });
   const [clusterCaPair] = await Promise.all([
     settleCa(paths, 'ca', cas.ca, plan),
     settleCa(paths, 'front-proxy-ca', cas['front-proxy-ca'], plan),
