@@ -140,10 +140,11 @@ test('QEMU killed while start waits for SSH: start fails within seconds with the
   child.stdout.on('data', (c: Buffer) => (output += c.toString()));
   child.stderr.on('data', (c: Buffer) => (output += c.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // Kill QEMU once the start step is done, so start is in its SSH wait.
   const deadline = Date.now() + 5 * 60_000;
-  while (qemuProcessesOf(dir).length === 0 && Date.now() < deadline) await sleep(200);
+  while (!/Starting the VM/.test(output) && Date.now() < deadline) await sleep(200);
   const [pid] = qemuProcessesOf(dir);
-  assert.ok(pid !== undefined, 'QEMU never started');
+  assert.ok(pid !== undefined, `QEMU is not running after the start step:\n${output}`);
   process.kill(pid, 'SIGKILL');
   // The SSH banner stage alone would wait 10 minutes; the VM watch must end it long before the test's timeout.
   const code = await exited;

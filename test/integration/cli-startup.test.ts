@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { CLI, REPO, tempDir } from '../helpers/cli.ts';
 
 const run = promisify(execFile);
-const HEAVY = ['got', 'node-ssh', 'ssh2', 'listr2', '@inquirer', 'inquirer', 'execa', 'yaml'];
+const HEAVY = ['got', 'node-ssh', 'ssh2', 'listr2', '@inquirer', 'inquirer', 'execa', 'yaml', 'node-forge'];
 
 async function importsOf(args: string[]): Promise<string[]> {
   const dir = await tempDir();
