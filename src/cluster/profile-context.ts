@@ -5,7 +5,7 @@ import type { ProfilePaths } from '../profile/paths.ts';
 import { StateStore } from '../profile/state.ts';
 import type { ProfileState } from '../profile/state.ts';
 import { DevclusterError, isDevclusterError } from '../ui/errors.ts';
-import { defaultConfig, resolveConfig } from '../profile/config.ts';
+import { defaultConfig, resolveConfig, settingValues } from '../profile/config.ts';
 import { validateProfileName } from '../profile/names.ts';
 import type { ResolvedConfig } from '../profile/config.ts';
 import { acquireProfileLock } from '../profile/lock.ts';
@@ -92,8 +92,7 @@ export async function openProfile(options: LifecycleOptions, lock: boolean, o: {
   };
   if (lock) await acquire();
   else await load();
-  const settings: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(config.settings)) settings[k] = v.value;
+  const settings = settingValues(config);
   return {
     name,
     home: options.home,

@@ -7,7 +7,7 @@ import type { HostContext } from '../../drivers/driver.ts';
 import { run } from '../host/exec.ts';
 import { hostFacts } from '../host/platform.ts';
 import type { HostFacts } from '../host/platform.ts';
-import { defaultConfig, resolveConfig } from '../profile/config.ts';
+import { defaultConfig, resolveConfig, settingValues } from '../profile/config.ts';
 import type { ResolvedConfig } from '../profile/config.ts';
 import { DEFAULT_PROFILE, validateProfileName } from '../profile/names.ts';
 import { homePaths, profilePaths } from '../profile/paths.ts';
@@ -160,8 +160,7 @@ export async function createDoctorContext(options: DoctorContextOptions): Promis
   }
   const pPaths = profilePaths(options.home, config.profile);
   const recorded = await readClusterState(pPaths.state);
-  const settings: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(config.settings)) settings[k] = v.value;
+  const settings = settingValues(config);
   const hostCtx = { home: options.home, settings, platform: host.platform, signal: new AbortController().signal };
   const driver = await resolveDoctorDriver(options.driverFlag, recorded.problem === undefined ? recorded.driver : undefined, String(config.settings['driver']?.value ?? 'auto'), hostCtx);
   const vm =

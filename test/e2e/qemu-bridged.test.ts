@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { CLI } from '../helpers/cli.ts';
+import { CLI, childResult } from '../helpers/cli.ts';
 import type { CliResult } from '../helpers/cli.ts';
 import { E2E_HOME, VM_FLAGS, ensureDebianImage, requireRootAndQemu } from './guest.ts';
 
@@ -20,18 +20,10 @@ const PROFILE = `e2e-br-${RUN}`;
 const skip = requireRootAndQemu();
 
 function inNs(args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', NS, process.execPath, CLI, ...args], {
-      env: { ...process.env, DEVCLUSTER_HOME: E2E_HOME, CI: 'true', NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  return childResult(spawn('ip', ['netns', 'exec', NS, process.execPath, CLI, ...args], {
+    env: { ...process.env, DEVCLUSTER_HOME: E2E_HOME, CI: 'true', NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }));
 }
 
 async function nsOutput(cmd: string, args: string[]): Promise<string> {

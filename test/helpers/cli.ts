@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, lstat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -28,13 +29,20 @@ export function runCli(args: readonly string[], options: CliOptions = {}): Promi
     if (options.home !== undefined) env['DEVCLUSTER_HOME'] = options.home;
     for (const [k, v] of Object.entries(env)) if (v === undefined) delete env[k];
     const child = spawn(process.execPath, [CLI, ...args], { env: env as NodeJS.ProcessEnv, cwd: options.cwd ?? REPO, stdio: ['pipe', 'pipe', 'pipe'] });
+    childResult(child).then(resolve, reject);
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** The exit code (-1 when killed by a signal) and the whole output of a child whose stdout and stderr are pipes. */
+export function childResult(child: ChildProcess): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(options.input ?? '');
   });
 }
 

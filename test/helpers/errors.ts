@@ -10,3 +10,12 @@ export function isError(id: string, check?: (e: DevclusterError) => void): (e: u
     return true;
   };
 }
+
+/** Awaits a promise that must reject with a DevclusterError of this ID, and returns that error for further checks. */
+export async function rejectsWith(promise: Promise<unknown>, id: string): Promise<DevclusterError> {
+  let caught: DevclusterError | undefined;
+  await assert.rejects(promise, isError(id, (e) => {
+    caught = e;
+  }));
+  return caught as DevclusterError;
+}

@@ -105,6 +105,14 @@ function data(ctx: DriverContext): FakeData {
   return (ctx.state.state?.driverData['fake'] ?? {}) as FakeData;
 }
 
+/** What a stopped or killed VM's record keeps: no process, no boot time, no failure. */
+function powerOff(vm: FakeVm): void {
+  vm.power = 'stopped';
+  delete vm.pid;
+  delete vm.startTime;
+  delete vm.broken;
+}
+
 function macFor(profile: string): string {
   let h = 0;
   for (const c of profile) h = (h * 31 + c.charCodeAt(0)) >>> 0;
@@ -313,12 +321,7 @@ export class FakeDriver implements Driver {
     if (vm === undefined) return;
     await shutdownVmProcess(ctx.home, vm, options.timeoutMs);
     await this.point('stop:guest-down', ctx);
-    await this.setVm(ctx, (v) => {
-      v.power = 'stopped';
-      delete v.pid;
-      delete v.startTime;
-      delete v.broken;
-    });
+    await this.setVm(ctx, powerOff);
     await this.point('stop:after', ctx);
   }
 
@@ -327,12 +330,7 @@ export class FakeDriver implements Driver {
     const vm = await this.vm(ctx);
     if (vm === undefined) return;
     await killVmProcess(ctx.home, vm, 'kill');
-    await this.setVm(ctx, (v) => {
-      v.power = 'stopped';
-      delete v.pid;
-      delete v.startTime;
-      delete v.broken;
-    });
+    await this.setVm(ctx, powerOff);
     await this.point('kill:after', ctx);
   }
 

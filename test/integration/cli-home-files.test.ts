@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CLI, REPO, runCli, snapshotTree, tempDir } from '../helpers/cli.ts';
+import { CLI, REPO, childResult, runCli, snapshotTree, tempDir } from '../helpers/cli.ts';
 import type { CliResult } from '../helpers/cli.ts';
 import { skipUnlessPresent } from '../helpers/prerequisite.ts';
 
@@ -102,19 +102,11 @@ const permissionSkip = skipUnlessPresent(typeof PREFIX === 'string' ? PREFIX : f
 function runUnprivileged(args: readonly string[], home: string): Promise<CliResult> {
   const prefix = PREFIX as string[];
   const argv = [...prefix, process.execPath, CLI, ...args];
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv[0] as string, argv.slice(1), {
-      env: { ...process.env, ...ENV, NO_COLOR: '1', DEVCLUSTER_HOME: home, HOME: home },
-      cwd: REPO,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  return childResult(spawn(argv[0] as string, argv.slice(1), {
+    env: { ...process.env, ...ENV, NO_COLOR: '1', DEVCLUSTER_HOME: home, HOME: home },
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }));
 }
 
 /** A home the unprivileged user can enter, holding files it cannot read. */

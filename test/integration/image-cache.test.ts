@@ -14,10 +14,10 @@ import { parseCatalog } from '../../src/image/catalog.ts';
 import type { Catalog } from '../../src/image/catalog.ts';
 import { resolveImage } from '../../src/image/resolve.ts';
 import { homePaths } from '../../src/profile/paths.ts';
-import { DevclusterError } from '../../src/ui/errors.ts';
 import { REPO, runCli, snapshotTree } from '../helpers/cli.ts';
 import { FaultServer, sha256, testBytes } from '../helpers/image-server.ts';
 import { QEMU_IMG_MISSING, cleanQcow2 } from '../helpers/disk-images.ts';
+import { rejectsWith } from '../helpers/errors.ts';
 
 // A real qcow2: every image is read by qemu-img before it enters the cache.
 const DISK = QEMU_IMG_MISSING === false ? await readFile(await cleanQcow2(await mkdtemp(join(tmpdir(), 'devcluster-disk-')), 'tiny.qcow2', '3M')) : Buffer.alloc(0);
@@ -39,18 +39,6 @@ beforeEach(() => {
 
 async function tempHome(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'devcluster-imgcache-'));
-}
-
-async function rejectsWith(promise: Promise<unknown>, id: string): Promise<DevclusterError> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof DevclusterError, `expected ${id}, got ${String(caught)}`);
-  assert.equal(caught.id, id, caught.message);
-  return caught;
 }
 
 async function until(condition: () => boolean, what: string): Promise<void> {

@@ -10,6 +10,7 @@ import { download } from '../../src/image/download.ts';
 import type { DownloadProgress } from '../../src/image/progress.ts';
 import { DevclusterError } from '../../src/ui/errors.ts';
 import { FaultServer, RecordingProxy, selfSignedCertificate, sha256, testBytes, whenFileReaches } from '../helpers/image-server.ts';
+import { rejectsWith } from '../helpers/errors.ts';
 
 const BODY = testBytes(256 * 1024, 7);
 const SHA = sha256(BODY);
@@ -48,18 +49,6 @@ async function assertVerified(path = 'disk.qcow2'): Promise<void> {
 
 function assertNothingCached(): void {
   assert.equal(existsSync(cache.entryDir(SHA)), false, 'nothing under the digest\'s name');
-}
-
-async function rejectsWith(promise: Promise<unknown>, id: string): Promise<DevclusterError> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof DevclusterError, `expected a DevclusterError ${id}, got ${String(caught)}`);
-  assert.equal(caught.id, id, caught.message);
-  return caught;
 }
 
 describe('verified download against a misbehaving server', () => {

@@ -8,12 +8,12 @@ import { buildImage } from '../../src/image/build.ts';
 import { parseCatalog } from '../../src/image/catalog.ts';
 import { resolveImage } from '../../src/image/resolve.ts';
 import { homePaths } from '../../src/profile/paths.ts';
-import { DevclusterError } from '../../src/ui/errors.ts';
 import { runCli } from '../helpers/cli.ts';
 import { FaultServer, sha256, testBytes } from '../helpers/image-server.ts';
 import {
   QEMU_IMG_MISSING, backedQcow2, childVmdk, cleanOva, cleanQcow2, dataFileQcow2, flatVmdk, ovfNaming, rawDisk, streamVmdk, writeTar,
 } from '../helpers/disk-images.ts';
+import { rejectsWith } from '../helpers/errors.ts';
 
 /**
  * An image that names another file is refused on every way into the cache
@@ -29,18 +29,6 @@ let secret: string;
 
 async function tempHome(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'devcluster-imgsafety-'));
-}
-
-async function rejectsWith(promise: Promise<unknown>, id: string): Promise<DevclusterError> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (e) {
-    caught = e;
-  }
-  assert.ok(caught instanceof DevclusterError, `expected ${id}, got ${String(caught)}`);
-  assert.equal(caught.id, id, caught.message);
-  return caught;
 }
 
 /** Nothing of the image reached the cache: no digest folder, no staging or partial file, no index entry or memo. */

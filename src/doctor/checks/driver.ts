@@ -1,4 +1,5 @@
 import { drivers } from '../../../drivers/index.ts';
+import { settingValues } from '../../profile/config.ts';
 import { fail, pass, warn } from '../outcome.ts';
 import type { Check } from '../types.ts';
 
@@ -17,9 +18,7 @@ const driverCheck: Check = {
     const refusal = drivers.refusal(ctx.driver, ctx.host.platform);
     if (refusal !== undefined) return fail(refusal.message, { fix: { description: refusal.advice, commands: [] } });
     const driver = await drivers.load(ctx.driver, ctx.host.platform);
-    const settings: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(ctx.config.settings)) settings[k] = v.value;
-    const a = await driver.available({ home: ctx.home, settings, platform: ctx.host.platform, signal: ctx.signal });
+    const a = await driver.available({ home: ctx.home, settings: settingValues(ctx.config), platform: ctx.host.platform, signal: ctx.signal });
     const legacy = drivers.find(ctx.driver)?.legacy;
     if (a.status === 'unavailable') return fail(`the ${driver.info.displayName} driver cannot run here: ${a.reason}`, a.fix === undefined ? {} : { fix: { description: a.fix, commands: [] } });
     if (a.status === 'needs-elevation') return warn(`the ${driver.info.displayName} driver needs ${a.elevation} for this configuration: ${a.reason}`);
