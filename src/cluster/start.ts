@@ -98,7 +98,9 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
     let created = false;
     if (p.state.require().created !== undefined) await steps.skip('Creating the VM', 'it exists');
     else {
-      await steps.run('Creating the VM', () => createVm(p, plan, dctx, { image: image as BootImage, keys, network }));
+      // Another start may have created the VM between planning and locking; then the branch above is taken.
+      if (image === undefined) throw new Error('start: no base image was chosen for a VM that does not exist yet');
+      await steps.run('Creating the VM', () => createVm(p, plan, dctx, { image, keys, network }));
       created = true;
     }
     // Set before the boot: a driver that fails after its VM came up leaves it running too
