@@ -20,6 +20,7 @@ import { parse as parseYaml } from 'yaml';
 import { commandExists, run, tail } from '../../src/host/exec.ts';
 import { procStat } from '../../src/host/process.ts';
 import { writeJsonAtomic } from '../../src/profile/atomic.ts';
+import { sshdConfigText } from './sshd-config.ts';
 
 export type FakeVmPower = 'stopped' | 'running' | 'paused' | 'saved';
 
@@ -208,25 +209,7 @@ export async function bootVmProcess(home: string, vm: FakeVm, behaviour: GuestBe
     await rm(marker, { force: true });
   }
   const config = join(dir, 'sshd_config');
-  await writeFile(
-    config,
-    [
-      `Port ${vm.listen.port}`,
-      `ListenAddress ${vm.listen.host}`,
-      `HostKey "${hostKey}"`,
-      `AuthorizedKeysFile "${join(dir, 'authorized_keys')}"`,
-      'PidFile none',
-      'UsePAM no',
-      'StrictModes no',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'PubkeyAuthentication yes',
-      'PermitRootLogin prohibit-password',
-      `AllowUsers ${seed.user}`,
-      'LogLevel VERBOSE',
-      '',
-    ].join('\n'),
-  );
+  await writeFile(config, sshdConfigText({ port: vm.listen.port, listen: vm.listen.host, hostKey, authorizedKeys: join(dir, 'authorized_keys'), user: seed.user }));
   mkdirRunSshd();
   await mkdir(join(vm.serialLog, '..'), { recursive: true });
   await appendFile(vm.serialLog, `fake guest ${vm.name}: boot ${vm.boots + 1}; cloud-init: user ${seed.user}, ${seed.authorizedKeys.length} authorized key(s), marker ${behaviour.ready === 'at-boot' ? 'written' : 'withheld'}\n`);

@@ -3,6 +3,7 @@
  * the foreground with a throwaway config, the host key and authorized key
  * the test chooses. Debian package: openssh-server (/usr/sbin/sshd).
  */
+import { sshdConfigText } from '../helpers/sshd-config.ts';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -53,26 +54,7 @@ export async function startSshd(options: SshServerOptions): Promise<SshServer> {
   const authorizedKeysPath = join(dir, 'authorized_keys');
   await writeFile(authorizedKeysPath, options.authorizedKeys, { mode: 0o600 });
   const configPath = join(dir, 'sshd_config');
-  await writeFile(
-    configPath,
-    [
-      `Port ${port}`,
-      `ListenAddress ${HOST}`,
-      `HostKey ${configValue(options.hostKeyPath)}`,
-      `AuthorizedKeysFile ${configValue(authorizedKeysPath.replace(/%/g, '%%'))}`,
-      'PidFile none',
-      'UsePAM no',
-      'StrictModes no',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'PubkeyAuthentication yes',
-      'PermitRootLogin prohibit-password',
-      `AllowUsers ${user}`,
-      'Subsystem sftp internal-sftp',
-      'LogLevel VERBOSE',
-      '',
-    ].join('\n'),
-  );
+  await writeFile(configPath, sshdConfigText({ port, listen: HOST, hostKey: options.hostKeyPath, authorizedKeys: authorizedKeysPath, user, sftp: true }));
   // Running as root, sshd needs its privilege separation directory.
   if (process.getuid?.() === 0) mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
 
@@ -119,10 +101,6 @@ export async function startSshd(options: SshServerOptions): Promise<SshServer> {
 }
 
 /** A quoted sshd_config value (paths may hold spaces). */
-function configValue(value: string): string {
-  return `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
-}
-
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined) return;
   try {
