@@ -146,15 +146,3 @@ export class DriverRegistry {
 
 /** This build's registry. */
 export const drivers = new DriverRegistry(DRIVER_DESCRIPTORS, LOADERS, CHECK_LOADERS);
-
-export function shippedDrivers(): DriverDescriptor[] {
-  return drivers.shipped();
-}
-
-export function preferredDrivers(platform: NodeJS.Platform): DriverDescriptor[] {
-  return drivers.preferred(platform);
-}
-
-export function loadDriverForProfile(name: string): Promise<Driver> {
-  return drivers.loadForProfile(name);
-}

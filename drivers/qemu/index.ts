@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run } from '../../src/host/exec.ts';
+import { run, tail } from '../../src/host/exec.ts';
 import { homePaths } from '../../src/profile/paths.ts';
 import { DevclusterError } from '../../src/ui/errors.ts';
 import type { Availability, CrashReport, Driver, DriverContext, GuestAddress, HostContext, NetworkPlan, StopOptions, VmDetails, VmSpec, VmState } from '../driver.ts';
@@ -14,8 +14,6 @@ import { monitorAddress, prepareMonitorAddress } from './monitor-address.ts';
 import type { MonitorAddress } from './monitor-address.ts';
 import { LOOPBACK, chooseForwards, forwardEndpoints, userNetworkPlan } from './user-network.ts';
 import type { UserForwards } from './user-network.ts';
-import { readFile } from 'node:fs/promises';
-import { tail } from '../../src/host/exec.ts';
 import { bridgedNetwork } from './bridged-network.ts';
 import './errors.ts';
 

@@ -4,7 +4,7 @@ import type { CommandContext } from './run-command.ts';
 import { withExamples } from './examples.ts';
 import { GROUP_BASIC } from './groups.ts';
 import type { LifecycleOptions } from '../cluster/profile-context.ts';
-import { shippedDrivers } from '../../drivers/index.ts';
+import { drivers } from '../../drivers/index.ts';
 import type { SettingDefinition } from '../profile/setting-parsers.ts';
 
 /** The options every cluster command passes down, from the command's context. */
@@ -25,7 +25,7 @@ const CORE_START_FLAGS = ['driver', 'cpus', 'memory', 'disk-size', 'kubernetes-v
 
 /** Each shipped driver's own settings are start flags too (--qemu-network, ...), declared by the driver. */
 function driverSettingFlags(): SettingDefinition[] {
-  return shippedDrivers().flatMap((d) => [...d.settings]);
+  return drivers.shipped().flatMap((d) => [...d.settings]);
 }
 
 function camel(flag: string): string {
@@ -37,7 +37,7 @@ export function registerLifecycle(program: Command): void {
     .command('start')
     .description('Create and start the cluster VM (or start it again, or check a running one)')
     .helpGroup(GROUP_BASIC)
-    .option('-d, --driver <name>', `hypervisor driver: auto, ${shippedDrivers().map((d) => d.name).join(', ')}`)
+    .option('-d, --driver <name>', `hypervisor driver: auto, ${drivers.shipped().map((d) => d.name).join(', ')}`)
     .option('--cpus <n>', 'virtual CPUs (1..host cores, or max)')
     .option('-m, --memory <size>', 'memory, e.g. 4g or 4096 (MiB)')
     .option('--disk-size <size>', 'disk size, e.g. 20g')

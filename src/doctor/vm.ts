@@ -12,8 +12,8 @@ export function driverVmAccessor(o: { home: string; profile: string; paths: Doct
   let opened: Promise<{ driver: Driver; ctx: DriverContext }> | undefined;
   const open = () => {
     opened ??= (async () => {
-      const { loadDriverForProfile } = await import('../../drivers/index.ts');
-      const driver = await loadDriverForProfile(o.driver);
+      const { drivers } = await import('../../drivers/index.ts');
+      const driver = await drivers.loadForProfile(o.driver);
       const state = new StateStore(o.paths.state);
       await state.load();
       const ctx: DriverContext = { profile: o.profile, home: o.home, paths: o.paths, settings: o.settings, platform: o.platform, signal: new AbortController().signal, state, report: () => undefined };
