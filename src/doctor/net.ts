@@ -1,23 +1,17 @@
-import { formatCidr, isIpv4, netContains, netsOverlap, parseCidr } from '../host/ipv4.ts';
+import { isIpv4, netContains, netsOverlap, parseCidr } from '../host/ipv4.ts';
 import type { Ipv4Net } from '../host/ipv4.ts';
 
-export { formatCidr, parseCidr };
-
 /**
- * IPv4 networks, host routing tables and NO_PROXY coverage: the pure parts of
- * the network checks, kept apart so every format is tested from fixtures.
+ * Host routing tables and NO_PROXY coverage: the pure parts of the network
+ * checks, kept apart so every format is tested from fixtures. Network
+ * arithmetic is src/host/ipv4.ts.
  */
-/** A network as the route checks use it. */
-export type Cidr = Ipv4Net;
 
 /** The Kubernetes service and pod ranges devcluster's clusters use. */
 export const CLUSTER_RANGES = ['10.96.0.0/12', '10.244.0.0/16'] as const;
 
-export const cidrContains = netContains;
-export const cidrsOverlap = netsOverlap;
-
 export interface Route {
-  destination: Cidr;
+  destination: Ipv4Net;
   /** Interface name or alias (eth0, utun3, vEthernet (devcluster)). */
   iface: string;
   gateway?: string;
@@ -83,7 +77,7 @@ export function parseMacRoutes(text: string): Route[] {
   return out;
 }
 
-function parseMacDestination(text: string): Cidr | undefined {
+function parseMacDestination(text: string): Ipv4Net | undefined {
   if (text === 'default') return { base: 0, prefix: 0 };
   const [addr, prefixText] = text.split('/');
   if (addr === undefined || !/^\d+(\.\d+){0,3}$/.test(addr)) return undefined;
@@ -95,7 +89,7 @@ function parseMacDestination(text: string): Cidr | undefined {
 
 export interface RouteConflict {
   route: Route;
-  subnet: Cidr;
+  subnet: Ipv4Net;
 }
 
 /**
@@ -103,14 +97,14 @@ export interface RouteConflict {
  * container network. Default routes and routes through devcluster's own
  * interface (or the loopback) are not conflicts.
  */
-export function findRouteConflicts(routes: readonly Route[], subnet: Cidr, ownInterfaces: readonly string[]): RouteConflict[] {
+export function findRouteConflicts(routes: readonly Route[], subnet: Ipv4Net, ownInterfaces: readonly string[]): RouteConflict[] {
   const own = ownInterfaces.map((i) => i.toLowerCase());
   return routes
     .filter((r) => r.destination.prefix > 0)
     .filter((r) => !own.includes(r.iface.toLowerCase()))
     // The host's own addresses show up as routes through the loopback interface.
     .filter((r) => !/^lo\d*$|^loopback/i.test(r.iface))
-    .filter((r) => cidrsOverlap(r.destination, subnet))
+    .filter((r) => netsOverlap(r.destination, subnet))
     .map((route) => ({ route, subnet }));
 }
 
@@ -139,7 +133,7 @@ export function noProxyCovers(entries: readonly string[], target: string): boole
   for (const e of entries) {
     if (e === target) return true;
     const have = parseCidr(e);
-    if (want !== undefined && have !== undefined && cidrContains(have, want)) return true;
+    if (want !== undefined && have !== undefined && netContains(have, want)) return true;
   }
   return false;
 }

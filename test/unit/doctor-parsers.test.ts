@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  cidrContains, cidrsOverlap, findRouteConflicts, formatCidr, maskProxyPassword, missingNoProxy, noProxyCovers, parseCidr,
-  parseLinuxRoutes, parseMacRoutes, parseWindowsRoutes,
+  findRouteConflicts, maskProxyPassword, missingNoProxy, noProxyCovers, parseLinuxRoutes, parseMacRoutes, parseWindowsRoutes,
 } from '../../src/doctor/net.ts';
+import { formatCidr, netContains as cidrContains, netsOverlap as cidrsOverlap, parseCidr } from '../../src/host/ipv4.ts';
 import { kubeconfigPaths, mergeKubeconfig, parseKubeconfig, sameServer } from '../../src/doctor/kubeconfig.ts';
 import {
   clockSkewSeconds, evaluateLinuxVirtualization, evaluateMacOs, evaluateMacVirtualization, evaluateWindowsOs, evaluateWindowsVirtualization, parseSwVers,

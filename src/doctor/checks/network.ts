@@ -5,10 +5,8 @@ import { noClusterReason, withoutKubernetes } from './host.ts';
 import {
   CLUSTER_RANGES,
   findRouteConflicts,
-  formatCidr,
   missingNoProxy,
   noProxyEntries,
-  parseCidr,
   parseLinuxRoutes,
   parseMacRoutes,
   parseWindowsRoutes,
@@ -19,7 +17,7 @@ import { powershellJsonText } from '../../host/powershell.ts';
 import { WINDOWS_QUERIES } from '../windows-queries.ts';
 import { envLines, userShell } from '../shell.ts';
 import { applyShellLine, applyText } from './tools.ts';
-import { isIpv4 } from '../../host/ipv4.ts';
+import { formatCidr, isIpv4, parseCidr } from '../../host/ipv4.ts';
 import type { Check, CheckContext, DoctorContext } from '../types.ts';
 
 /** The VM's subnet: what the running profile uses, else an explicit setting; undefined while it is "auto". */
