@@ -14,7 +14,7 @@ readonly KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 # What the guest needs beyond Debian's required set, grouped by why.
 readonly PACKAGES=(
   # boot and init: systemd as PID 1, udev for devices, dbus for systemd's APIs
-  # (runc's and kubelet's systemd cgroup driver talk to systemd over it)
+  # (the systemd cgroup driver of runc and the kubelet talks to systemd over it)
   linux-image-cloud-amd64 initramfs-tools zstd systemd systemd-sysv udev dbus libpam-systemd
   # first boot and login: cloud-init reads the NoCloud seed; sshd with keys only
   cloud-init openssh-server sudo
@@ -23,9 +23,11 @@ readonly PACKAGES=(
   # provides the "route" command cloud-init writes static routes with (the
   # default route included)
   ifupdown isc-dhcp-client resolvconf net-tools iproute2 netbase ca-certificates curl
-  # Kubernetes node: container runtime, CNI plugins and the tools kubeadm checks for
-  containerd runc containernetworking-plugins iptables ipset conntrack socat ethtool
-  kmod e2fsprogs lz4
+  # Kubernetes node, OS side only: the tools kubeadm's preflight and kube-proxy's
+  # host checks look for. containerd, runc, the CNI plugins and Kubernetes come
+  # from devcluster's node bundle, installed at start, so one guest image
+  # serves every Kubernetes version.
+  iptables ipset conntrack socat ethtool kmod e2fsprogs lz4
 )
 
 usage() {
@@ -252,8 +254,7 @@ jq -n \
   --arg cmdline "$KERNEL_CMDLINE" --arg rootLabel "$ROOT_LABEL" \
   --arg debian "$debian_version" --arg kernelRelease "$kernel_release" \
   --arg kernelPackage "$(pkgver "linux-image-$kernel_release")" \
-  --arg containerd "$(pkgver containerd)" --arg runc "$(pkgver runc)" \
-  --arg cni "$(pkgver containernetworking-plugins)" --arg cloudinit "$(pkgver cloud-init)" \
+  --arg iptables "$(pkgver iptables)" --arg cloudinit "$(pkgver cloud-init)" \
   --arg openssh "$(pkgver openssh-server)" --arg systemd "$(pkgver systemd)" \
   --arg builtAt "$(date -u -d "@$build_epoch" +%Y-%m-%dT%H:%M:%SZ)" \
   '{
@@ -267,9 +268,7 @@ jq -n \
       debian: $debian,
       kernel: $kernelRelease,
       "linux-image": $kernelPackage,
-      containerd: $containerd,
-      runc: $runc,
-      "containernetworking-plugins": $cni,
+      iptables: $iptables,
       "cloud-init": $cloudinit,
       "openssh-server": $openssh,
       systemd: $systemd

@@ -32,29 +32,10 @@ in_guest usermod --password '*' root
 ln -sfn ../run/resolvconf/resolv.conf "$root/etc/resolv.conf"
 rm -f "$root/etc/resolvconf/resolv.conf.d/original"
 
-# containerd: start from the packaged defaults of this exact version and
-# switch runc to the systemd cgroup driver, matching the kubelet's.
-install -d -m 0755 "$root/etc/containerd"
-in_guest containerd config default >"$root/etc/containerd/config.toml"
-sed -i 's/^\([[:space:]]*\)SystemdCgroup = false$/\1SystemdCgroup = true/' "$root/etc/containerd/config.toml"
-grep -q '^[[:space:]]*SystemdCgroup = true$' "$root/etc/containerd/config.toml" || {
-  echo "customize.sh: could not set SystemdCgroup = true in containerd's config" >&2
-  exit 1
-}
-
-# CNI: Debian installs the plugins to /usr/lib/cni; containerd, kubelet and
-# CNI installers (flannel, calico) expect /opt/cni/bin. A real directory of
-# links lets those installers add their own plugins without writing into a
-# directory dpkg owns.
-install -d -m 0755 "$root/opt/cni/bin" "$root/etc/cni/net.d"
-for plugin in "$root"/usr/lib/cni/*; do
-  ln -sfn "/usr/lib/cni/${plugin##*/}" "$root/opt/cni/bin/${plugin##*/}"
-done
-
 # Services. Masking (not disabling) keeps systemd's first-boot preset pass
 # from turning the timers back on; apt's daily runs would compete with the
 # cluster for CPU and hold the dpkg lock.
-in_guest systemctl enable ssh.service containerd.service networking.service resolvconf.service \
+in_guest systemctl enable ssh.service networking.service resolvconf.service \
   cloud-init-local.service cloud-init.service cloud-config.service cloud-final.service
 in_guest systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service
 
