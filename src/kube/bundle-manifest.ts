@@ -12,7 +12,8 @@ export interface BundleManifest {
   readonly schemaVersion: 1;
   readonly kubernetesVersion: string;
   readonly platform: { readonly os: 'linux'; readonly architecture: string };
-  readonly goVersion: string;
+  /** The Go toolchain of a bundle built from source; a downloaded bundle has none. */
+  readonly goVersion?: string;
   /** kubernetes, etcd, containerd, runc, crictl, cni-plugins, coredns, pause: the version each was built at. */
   readonly components: Readonly<Record<string, string>>;
   readonly images: readonly BundleImage[];
@@ -67,7 +68,8 @@ export function parseBundleManifest(raw: unknown): Checked<BundleManifest> {
   if (!isRecord(platform) || platform['os'] !== 'linux' || typeof platform['architecture'] !== 'string' || platform['architecture'] === '') {
     problems.push('platform must be { os: "linux", architecture: <name> }');
   }
-  if (typeof raw['goVersion'] !== 'string' || !raw['goVersion'].startsWith('go')) problems.push('goVersion must name a Go toolchain such as go1.26.8');
+  const goVersion = raw['goVersion'];
+  if (goVersion !== undefined && (typeof goVersion !== 'string' || !goVersion.startsWith('go'))) problems.push('goVersion, when present, must name a Go toolchain such as go1.26.8');
 
   const components: Record<string, string> = {};
   if (!isRecord(raw['components'])) {
@@ -124,7 +126,7 @@ export function parseBundleManifest(raw: unknown): Checked<BundleManifest> {
       schemaVersion: 1,
       kubernetesVersion: kubernetesVersion as string,
       platform: { os: 'linux', architecture: (platform as Record<string, string>)['architecture'] as string },
-      goVersion: raw['goVersion'] as string,
+      ...(typeof goVersion === 'string' ? { goVersion } : {}),
       components,
       images,
       files,

@@ -85,6 +85,20 @@ describe('kube bundle manifest', () => {
     assert.ok(problems.includes('components.runc is missing'), problems.join('\n'));
   });
 
+  test('goVersion is optional (a downloaded bundle has none) but must name a toolchain when given', () => {
+    const raw = goodManifest();
+    delete raw['goVersion'];
+    const m = parsed(raw);
+    assert.equal(m.goVersion, undefined);
+    assert.equal('goVersion' in m, false);
+    assert.equal(parsed(goodManifest()).goVersion, 'go1.26.8');
+    for (const bad of ['1.26.8', '', 126]) {
+      const r = goodManifest();
+      r['goVersion'] = bad;
+      assert.deepEqual(problemsOf(r), ['goVersion, when present, must name a Go toolchain such as go1.26.8'], String(bad));
+    }
+  });
+
   test('paths that leave the bundle, duplicates and the manifest itself are refused', () => {
     for (const [path, expected] of [
       ['../etc/passwd', 'files[0].path must be a relative path inside the bundle'],
