@@ -8,6 +8,7 @@ async function loadErrorModules(): Promise<void> {
   await import('../src/cluster/errors.ts');
   await import('../src/image/errors.ts');
   await import('../src/kube/errors.ts');
+  await import('../src/kube/download-errors.ts');
   await import('../src/kube/pki-errors.ts');
   await import('../src/seed/spec.ts');
   await import('../src/seed/iso9660.ts');

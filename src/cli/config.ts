@@ -30,7 +30,7 @@ export function registerConfig(program: Command): void {
       .description('Save a setting in the global config, or in the profile\'s config with -p')
       .option('--wait-lock', 'wait for another command that holds the profile instead of failing')
       .action(action(async (ctx, [key, value]) => set(ctx, key as string, value as string))),
-    [['devcluster config set driver qemu', 'always use QEMU'], ['devcluster config set -p dev kubernetes-version 1.31.2', 'pin a version for "dev"']],
+    [['devcluster config set driver qemu', 'always use QEMU'], ['devcluster config set -p dev kubernetes-version 1.36.3', 'pin a version for "dev"']],
   );
 
   withExamples(

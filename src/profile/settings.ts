@@ -8,12 +8,13 @@ import type { SettingDefinition, SettingValue } from './setting-parsers.ts';
 
 export type { SettingDefinition, SettingValue } from './setting-parsers.ts';
 import { validateProfileName } from './names.ts';
+import { DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS, kubernetesRelease, unsupportedVersionError } from '../kube/versions.ts';
+import { RELEASE_URL_SETTINGS } from '../kube/release-urls.ts';
 import { SIZE_FORMS, formatMiB, parseSizeMiB } from './units.ts';
 
 export const MIN_MEMORY_MIB = 1024;
 export const MIN_DISK_MIB = 4096;
 export const MAX_DISK_MIB = 4 * 1024 * 1024;
-export const OLDEST_KUBERNETES_MINOR = 28;
 
 function parseDriver(raw: string, origin: string): string {
   if (raw.trim().toLowerCase() === 'auto') return 'auto';
@@ -26,15 +27,30 @@ function parseDriver(raw: string, origin: string): string {
   return d.name;
 }
 
+/** A supported version (v1.N.N or 1.N.N), or stable/latest, which are looked up and checked when a cluster is started. */
 export function parseKubernetesVersion(raw: string, origin: string): string {
   const v = raw.trim();
   if (v === 'stable' || v === 'latest') return v;
   const m = /^v?(\d+)\.(\d+)\.(\d+)$/.exec(v);
-  const accepted = `v1.${OLDEST_KUBERNETES_MINOR}.0 or newer as v1.N.N or 1.N.N, "stable" or "latest"`;
-  if (m === null || m[1] !== '1' || Number(m[2]) < OLDEST_KUBERNETES_MINOR || Number(m[2]) > 99) {
-    throw inputError('KUBERNETES_VERSION_INVALID', `${origin}: ${JSON.stringify(raw)} is not a Kubernetes version devcluster can install; accepted: ${accepted}`);
+  if (m === null || m[1] !== '1') {
+    throw inputError('KUBERNETES_VERSION_INVALID', `${origin}: ${JSON.stringify(raw)} is not a Kubernetes version; accepted: ${SUPPORTED_KUBERNETES_VERSIONS.join(', ')} (with or without the v), "stable" or "latest"`);
   }
-  return `v${m[1]}.${Number(m[2])}.${Number(m[3])}`;
+  const version = `v${m[1]}.${Number(m[2])}.${Number(m[3])}`;
+  if (kubernetesRelease(version) === undefined) throw unsupportedVersionError(version, origin);
+  return version;
+}
+
+function parseBaseUrl(raw: string, origin: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.search !== '' || url.hash !== '') {
+    throw invalid(origin, raw, 'an http(s) URL without ?query or #fragment, the base of a mirror with the project\'s own layout');
+  }
+  return url.toString().replace(/\/+$/, '');
 }
 
 function parseCpus(raw: string, origin: string): number {
@@ -129,7 +145,12 @@ const CORE_SETTINGS: readonly SettingDefinition[] = [
   { key: 'cpus', description: 'Virtual CPUs for the VM', scope: 'any', defaultValue: 2, accepts: '1..host cores, or max', parse: parseCpus },
   { key: 'memory', description: 'Memory for the VM (MiB when no unit)', scope: 'any', defaultValue: 4096, accepts: `${SIZE_FORMS}, or max`, parse: parseMemory, format: (v) => formatMiB(Number(v)) },
   { key: 'disk-size', description: 'Size of the VM disk', scope: 'any', defaultValue: 20480, accepts: '4g to 4t, e.g. 20g', parse: parseDisk, format: (v) => formatMiB(Number(v)) },
-  { key: 'kubernetes-version', description: 'Kubernetes version to install', scope: 'any', defaultValue: 'stable', accepts: 'v1.N.N, 1.N.N, stable, latest', parse: parseKubernetesVersion },
+  { key: 'kubernetes-version', description: 'Kubernetes version to install (stable and latest are looked up online)', scope: 'any', defaultValue: DEFAULT_KUBERNETES_VERSION, accepts: `${SUPPORTED_KUBERNETES_VERSIONS.join(', ')}, stable, latest`, parse: parseKubernetesVersion },
+  { key: RELEASE_URL_SETTINGS.kubernetes.key, description: 'Base URL of the Kubernetes binaries (dl.k8s.io layout: <url>/v1.N.N/bin/linux/amd64/kubeadm), or a mirror of it', scope: 'any', defaultValue: RELEASE_URL_SETTINGS.kubernetes.defaultUrl, accepts: 'an http(s) URL', parse: parseBaseUrl },
+  { key: RELEASE_URL_SETTINGS.containerd.key, description: 'Base URL of containerd release archives (<url>/vX/containerd-X-linux-amd64.tar.gz)', scope: 'any', defaultValue: RELEASE_URL_SETTINGS.containerd.defaultUrl, accepts: 'an http(s) URL', parse: parseBaseUrl },
+  { key: RELEASE_URL_SETTINGS.runc.key, description: 'Base URL of runc release binaries (<url>/vX/runc.amd64)', scope: 'any', defaultValue: RELEASE_URL_SETTINGS.runc.defaultUrl, accepts: 'an http(s) URL', parse: parseBaseUrl },
+  { key: RELEASE_URL_SETTINGS.cniPlugins.key, description: 'Base URL of CNI plugin release archives (<url>/vX/cni-plugins-linux-amd64-vX.tgz)', scope: 'any', defaultValue: RELEASE_URL_SETTINGS.cniPlugins.defaultUrl, accepts: 'an http(s) URL', parse: parseBaseUrl },
+  { key: RELEASE_URL_SETTINGS.criTools.key, description: 'Base URL of crictl release archives (<url>/vX/crictl-vX-linux-amd64.tar.gz)', scope: 'any', defaultValue: RELEASE_URL_SETTINGS.criTools.defaultUrl, accepts: 'an http(s) URL', parse: parseBaseUrl },
   { key: 'image', description: 'Guest image: catalog name, path or URL', scope: 'any', defaultValue: 'photon-5', accepts: 'photon-5, debian-12, /path/to/disk, https://...', parse: parseImage },
   { key: 'image-sha256', description: 'Expected sha256 of --image when it is a path or URL', scope: 'any', defaultValue: '', accepts: '64 hex characters', parse: parseSha256 },
   { key: 'subnet', description: 'Host network for the VM when the driver makes one (QEMU bridged mode)', scope: 'any', defaultValue: 'auto', accepts: 'auto or a private CIDR /16../29', parse: parseSubnet },

@@ -59,6 +59,8 @@ export const ERROR_CATALOG = {
   CONFIG_INVALID_VALUE: def('usage', 2, 'A configuration value (flag, environment variable or config file) is malformed or out of range.'),
   DRIVER_UNKNOWN: def('usage', 2, 'The driver name is not one devcluster knows.'),
   KUBERNETES_VERSION_INVALID: def('usage', 2, 'The Kubernetes version is not of the form v1.N.N, stable or latest.'),
+  KUBERNETES_VERSION_UNSUPPORTED: def('usage', 2, 'The Kubernetes version (given, or what stable/latest names) is not one this devcluster installs; the message lists the supported ones.'),
+  KUBERNETES_VERSION_UNRESOLVED: def('internet', 47, 'kubernetes-version stable or latest could not be looked up (offline, or <kubernetes-release-url>/stable.txt unreachable or not a version); pin a supported version instead.'),
   OUTPUT_FORMAT_INVALID: def('usage', 2, 'The --output format is not one the command supports.'),
 
   PROFILE_BUSY: def('program', 11, 'Another devcluster command is changing the same profile.'),

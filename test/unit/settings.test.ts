@@ -42,12 +42,34 @@ test('cpus: 1..host cores or max', () => {
   rejects('cpus', '5', 'HOST_CPUS_TOO_FEW');
 });
 
-test('kubernetes versions normalise and reject non-versions', () => {
+test('kubernetes versions: the supported ones normalise, others are refused when parsed, default pinned', () => {
   const k = requireSetting('kubernetes-version');
-  assert.equal(k.parse('v1.31.2', 't'), 'v1.31.2');
-  assert.equal(k.parse('1.31.2', 't'), 'v1.31.2');
+  assert.equal(k.defaultValue, 'v1.37.2');
+  assert.equal(k.parse('v1.37.2', 't'), 'v1.37.2');
+  assert.equal(k.parse('1.36.3', 't'), 'v1.36.3');
+  assert.equal(k.parse(' v1.36.03 ', 't'), 'v1.36.3');
   assert.equal(k.parse('stable', 't'), 'stable');
-  for (const bad of ['latest-ish', 'v9', 'v1.31', 'v2.0.0', 'v1.20.0', '1.31.2.1', 'v1.31.x']) rejects('kubernetes-version', bad, 'KUBERNETES_VERSION_INVALID');
+  assert.equal(k.parse('latest', 't'), 'latest');
+  for (const bad of ['latest-ish', 'v9', 'v1.31', 'v2.0.0', '1.31.2.1', 'v1.31.x']) rejects('kubernetes-version', bad, 'KUBERNETES_VERSION_INVALID');
+  for (const unsupported of ['v1.30.0', 'v1.20.0', 'v1.37.1', 'v1.36.2', '1.38.0']) rejects('kubernetes-version', unsupported, 'KUBERNETES_VERSION_UNSUPPORTED');
+  assert.throws(() => k.parse('v1.30.0', 'config set'), (e: unknown) => e instanceof DevclusterError && /v1\.37\.2.*v1\.36\.3/.test(e.message) && e.input);
+});
+
+test('release base URLs: http(s) only, no query or fragment, trailing slashes dropped', () => {
+  const defaults: Record<string, string> = {
+    'kubernetes-release-url': 'https://dl.k8s.io/release',
+    'containerd-release-url': 'https://github.com/containerd/containerd/releases/download',
+    'runc-release-url': 'https://github.com/opencontainers/runc/releases/download',
+    'cni-plugins-release-url': 'https://github.com/containernetworking/plugins/releases/download',
+    'cri-tools-release-url': 'https://github.com/kubernetes-sigs/cri-tools/releases/download',
+  };
+  for (const [key, value] of Object.entries(defaults)) {
+    const s = requireSetting(key);
+    assert.equal(s.defaultValue, value, key);
+    assert.equal(s.parse('http://mirror.internal:8080/k8s/', 't'), 'http://mirror.internal:8080/k8s', key);
+    assert.equal(s.parse('https://mirror.internal', 't'), 'https://mirror.internal', key);
+    for (const bad of ['mirror.internal/k8s', 'ftp://mirror.internal/k8s', 'file:///srv/k8s', 'https://m.internal/k8s?x=1', 'https://m.internal/#a', '']) rejects(key, bad, 'CONFIG_INVALID_VALUE');
+  }
 });
 
 test('drivers resolve aliases and reject unknown names', () => {
