@@ -9,6 +9,7 @@ import { registerVersion } from './version.ts';
 import { registerCompletion } from './completion.ts';
 import { registerDoctor } from './doctor.ts';
 import { registerImage } from './image.ts';
+import { registerBundle } from './bundle.ts';
 import { Output } from '../ui/output.ts';
 
 /** Builds the whole command tree; command modules do their heavy imports inside their actions. */
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerCompletion(program);
   registerDoctor(program);
   registerImage(program);
+  registerBundle(program);
 
   applyErrorHandling(program);
   return program;

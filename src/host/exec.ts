@@ -16,6 +16,8 @@ export interface RunOptions {
   okExitCodes?: readonly number[];
   /** Strings that must never reach the log (passwords, tokens). */
   secrets?: readonly string[];
+  /** Each line of stdout and stderr as it comes, for a long program whose progress is shown (a build). */
+  onLine?: (line: string) => void;
 }
 
 export interface RunResult {
@@ -63,6 +65,7 @@ export async function run(command: string, args: readonly string[], options: Run
     stripFinalNewline: false,
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
+    ...(options.onLine === undefined ? {} : { stdout: passLines(options.onLine), stderr: passLines(options.onLine) }),
   });
   const durationMs = Math.round(performance.now() - started);
   const stdout = String(result.stdout ?? '');
@@ -90,6 +93,14 @@ export async function run(command: string, args: readonly string[], options: Run
     throw new DevclusterError('HOST_COMMAND_FAILED', `${command} exited with code ${exitCode}${last === '' ? '' : `: ${redact(last)}`}`, { details });
   }
   return base;
+}
+
+/** A line transform that hands each line on and keeps it in the result. */
+function passLines(onLine: (line: string) => void) {
+  return function* (line: string) {
+    onLine(line);
+    yield line;
+  };
 }
 
 /** True when `command` can be started (found on PATH). */

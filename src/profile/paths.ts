@@ -12,6 +12,8 @@ export interface HomePaths {
   readonly globalConfig: string;
   readonly imageCache: string;
   readonly kubernetesCache: string;
+  /** Go's module and build caches for `bundle build` (DEVCLUSTER_GO_CACHE overrides it). */
+  readonly goCache: string;
   readonly bin: string;
   readonly profiles: string;
   readonly logs: string;
@@ -83,6 +85,7 @@ export function homePaths(home: string = devclusterHome()): HomePaths {
     globalConfig: join(home, 'config.json'),
     imageCache: join(home, 'cache', 'images'),
     kubernetesCache: join(home, 'cache', 'kubernetes'),
+    goCache: join(home, 'cache', 'go'),
     bin: join(home, 'bin'),
     profiles: join(home, 'profiles'),
     logs: join(home, 'logs'),
