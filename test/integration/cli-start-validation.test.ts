@@ -37,6 +37,8 @@ const REFUSED: Array<{ why: string; args: string[]; id: string; env?: Record<str
   { why: 'a static IP that is not an address', args: ['--static-ip', '300.1.1.1'], id: 'CONFIG_INVALID_VALUE' },
   { why: 'a bad value in the environment', args: [], id: 'HOST_CPUS_TOO_FEW', env: { DEVCLUSTER_CPUS: '999' } },
   { why: 'a bad Kubernetes version (even with --no-kubernetes)', args: ['--kubernetes-version', 'v9'], id: 'KUBERNETES_VERSION_INVALID' },
+  { why: 'an unsupported Kubernetes version', args: ['--kubernetes-version', 'v1.30.0'], id: 'KUBERNETES_VERSION_UNSUPPORTED' },
+  { why: 'a release URL that is not http(s)', args: [], id: 'CONFIG_INVALID_VALUE', env: { DEVCLUSTER_KUBERNETES_RELEASE_URL: 'ftp://mirror.internal/k8s' } },
 ];
 
 for (const c of REFUSED) {

@@ -31,6 +31,8 @@ const INVALID: Array<{ args: string[]; id: string; env?: Record<string, string> 
   { args: ['config', 'set', 'disk-size', '1m'], id: 'CONFIG_INVALID_VALUE' },
   { args: ['config', 'set', 'kubernetes-version', 'latest-ish'], id: 'KUBERNETES_VERSION_INVALID' },
   { args: ['config', 'set', 'kubernetes-version', 'v9'], id: 'KUBERNETES_VERSION_INVALID' },
+  { args: ['config', 'set', 'kubernetes-version', 'v1.30.0'], id: 'KUBERNETES_VERSION_UNSUPPORTED' },
+  { args: ['config', 'set', 'containerd-release-url', 'mirror.internal/containerd'], id: 'CONFIG_INVALID_VALUE' },
   { args: ['config', 'set', 'driver', 'docker'], id: 'DRIVER_UNKNOWN' },
   { args: ['config', 'set', 'memroy', '4g'], id: 'CONFIG_UNKNOWN_KEY' },
   { args: ['config', 'set', '-p', 'dev', 'profile', 'x'], id: 'USAGE_INVALID_ARGUMENT' },
