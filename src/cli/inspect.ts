@@ -1,6 +1,4 @@
 import type { Command } from 'commander';
-import { spawn } from 'node:child_process';
-import { constants } from 'node:os';
 import { action } from './run-command.ts';
 import { withExamples } from './examples.ts';
 import { GROUP_BASIC, GROUP_TROUBLESHOOTING } from './groups.ts';
@@ -75,16 +73,8 @@ export function registerInspect(program: Command): void {
         const line = sshCommandLine({ host: t.host, port: t.port, user: t.user, privateKeyPath: t.privateKeyPath, knownHostsPath: t.knownHostsPath, command, interactive });
         const { logLine } = await import('../ui/context.ts');
         logLine('exec', `$ ssh ${line.args.join(' ')}`);
-        return await new Promise<number>((resolve, reject) => {
-          const child = spawn(line.command, line.args, { stdio: 'inherit' });
-          const forward = () => child.kill('SIGTERM');
-          ctx.signal.addEventListener('abort', forward, { once: true });
-          child.on('error', (e) => reject(e));
-          child.on('exit', (code, signal) => {
-            ctx.signal.removeEventListener('abort', forward);
-            resolve(code ?? (signal === null ? 255 : 128 + (constants.signals[signal] ?? 1)));
-          });
-        });
+        const { runForeground } = await import('../host/foreground-child.ts');
+        return await runForeground(line.command, line.args, ctx.signal);
       }),
     );
   withExamples(ssh, [['devcluster ssh', 'a shell in the VM'], ['devcluster ssh -- cloud-init status --wait', 'run a command'], ['devcluster -p dev ssh -- sudo journalctl -b', 'in another profile']]);

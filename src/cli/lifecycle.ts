@@ -5,6 +5,7 @@ import { withExamples } from './examples.ts';
 import { GROUP_BASIC } from './groups.ts';
 import type { LifecycleOptions } from '../cluster/profile-context.ts';
 import { drivers } from '../../drivers/index.ts';
+import { DEFAULT_KUBERNETES_VERSION, SUPPORTED_KUBERNETES_VERSIONS } from '../kube/versions.ts';
 import type { SettingDefinition } from '../profile/setting-parsers.ts';
 
 /** The options every cluster command passes down, from the command's context. */
@@ -21,7 +22,7 @@ export function lifecycle(ctx: CommandContext, flags?: Record<string, string | u
 }
 
 /** Flags that map one-to-one onto settings (same name). */
-const CORE_START_FLAGS = ['driver', 'cpus', 'memory', 'disk-size', 'kubernetes-version', 'image', 'image-sha256', 'subnet', 'static-ip'] as const;
+const CORE_START_FLAGS = ['driver', 'cpus', 'memory', 'disk-size', 'kubernetes-version', 'registry-mirror', 'image', 'image-sha256', 'subnet', 'static-ip'] as const;
 
 /** Each shipped driver's own settings are start flags too (--qemu-network, ...), declared by the driver. */
 function driverSettingFlags(): SettingDefinition[] {
@@ -41,8 +42,10 @@ export function registerLifecycle(program: Command): void {
     .option('--cpus <n>', 'virtual CPUs (1..host cores, or max)')
     .option('-m, --memory <size>', 'memory, e.g. 4g or 4096 (MiB)')
     .option('--disk-size <size>', 'disk size, e.g. 20g')
-    .option('--kubernetes-version <version>', 'v1.N.N, stable or latest')
+    .option('--kubernetes-version <version>', `${SUPPORTED_KUBERNETES_VERSIONS.join(', ')} (default ${DEFAULT_KUBERNETES_VERSION}), stable or latest`)
     .option('--no-kubernetes', 'start the VM only, without Kubernetes (remembered by the profile)')
+    .option('--registry-mirror <url>', 'pull images through this registry mirror (docker.io, registry.k8s.io)')
+    .option('--keep-context', 'write the kubeconfig entries but leave kubectl\'s current context as it is')
     .option('--image <name|path|url>', 'guest image: photon-5, debian-12, a path or an https URL')
     .option('--image-sha256 <hex>', 'expected sha256 of --image when it is a path or URL')
     .option('--offline', 'use only cached images; fail if one is missing')
@@ -61,14 +64,20 @@ export function registerLifecycle(program: Command): void {
           if (opts['offline'] === true) flags['offline'] = 'true';
           const { startCluster } = await import('../cluster/start.ts');
           const kubernetes = start.getOptionValueSource('kubernetes') === 'cli' ? opts['kubernetes'] === true : undefined;
-          const result = await startCluster({ ...lifecycle(ctx, flags), kubernetes });
+          const result = await startCluster({ ...lifecycle(ctx, flags), kubernetes, keepContext: opts['keepContext'] === true });
           if (ctx.out.format === 'json') {
             ctx.out.json(result);
             return;
           }
           const verb = result.alreadyRunning ? 'is already running' : result.created ? 'was created and started' : 'was started';
           ctx.out.success(`Profile ${result.profile} ${verb} in ${(result.totalMs / 1000).toFixed(1)}s (${result.driver} driver).`);
-          ctx.out.info(`  SSH: devcluster ssh${result.profile === 'devcluster' ? '' : ` -p ${result.profile}`}   (${result.ssh.user}@${result.ssh.host}:${result.ssh.port})`);
+          const p = result.profile === 'devcluster' ? '' : ` -p ${result.profile}`;
+          if (result.kubernetes !== undefined) {
+            ctx.out.info(`  Kubernetes ${result.kubernetes.version}: ${result.kubernetes.server} (kubectl context ${result.kubernetes.context})`);
+            for (const r of result.kubernetes.reissued) ctx.out.warn(`  certificate reissued: ${r}`);
+            ctx.out.info(`  kubectl: devcluster kubectl${p} -- get nodes`);
+          }
+          ctx.out.info(`  SSH: devcluster ssh${p}   (${result.ssh.user}@${result.ssh.host}:${result.ssh.port})`);
         },
         { formats: ['text', 'json'], persistLog: true, lifecycle: true },
       ),

@@ -10,6 +10,8 @@ import { registerCompletion } from './completion.ts';
 import { registerDoctor } from './doctor.ts';
 import { registerImage } from './image.ts';
 import { registerBundle } from './bundle.ts';
+import { registerUpdateContext } from './update-context.ts';
+import { registerKubectl } from './kubectl.ts';
 import { Output } from '../ui/output.ts';
 
 /** Builds the whole command tree; command modules do their heavy imports inside their actions. */
@@ -25,6 +27,7 @@ export function buildProgram(): Command {
 
   registerLifecycle(program);
   registerInspect(program);
+  registerKubectl(program);
   registerVersion(program);
   registerConfig(program);
   registerProfile(program);
@@ -32,6 +35,7 @@ export function buildProgram(): Command {
   registerDoctor(program);
   registerImage(program);
   registerBundle(program);
+  registerUpdateContext(program);
 
   applyErrorHandling(program);
   return program;

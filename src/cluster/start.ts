@@ -19,6 +19,10 @@ import { DEFAULT_SEED_USER } from '../seed/spec.ts';
 import { whileVmAlive } from './vm-watch.ts';
 import { checkElevation } from './elevation.ts';
 import type { ProfileState } from '../profile/state.ts';
+import { connect } from '../ssh/session.ts';
+import { API_SERVER_PORT_REQUEST, startKubernetes } from './kubernetes-step.ts';
+import type { ClusterDeadlines, KubernetesStepResult } from './kubernetes-step.ts';
+import { ensureBundle, resolveStartVersion } from './bundle-step.ts';
 
 /** Where the guest's cloud-init writes its "provisioning done" marker. */
 export const READINESS_MARKER = '/var/lib/devcluster/ready';
@@ -39,6 +43,10 @@ export interface StartOptions extends LifecycleOptions {
   sshTimeouts?: { banner: number; command: number; marker: number };
   /** For tests: how often a wait looks at the VM. */
   vmPollMs?: number;
+  /** --keep-context: write the kubeconfig entries but leave kubectl's current context alone. */
+  keepContext?: boolean;
+  /** Limits of the waits after kubeadm (software emulation needs minutes). */
+  clusterDeadlines?: ClusterDeadlines;
 }
 
 export interface StartResult {
@@ -49,6 +57,7 @@ export interface StartResult {
   alreadyRunning: boolean;
   ssh: { host: string; port: number; user: string };
   guestIp: string | undefined;
+  kubernetes: Pick<KubernetesStepResult, 'version' | 'server' | 'context' | 'bootstrap' | 'reissued'> | undefined;
   timings: StepTiming[];
   totalMs: number;
 }
@@ -61,6 +70,8 @@ interface StartPlan {
   reason: string;
   availability: Availability;
   kubernetes: boolean;
+  /** The Kubernetes version to run, resolved and checked before anything is written. */
+  kubernetesVersion: string | undefined;
   /** For a new VM; an existing VM keeps the base its disk was made from. */
   image: ImageChoice | undefined;
 }
@@ -93,7 +104,8 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
       image: plan.image === undefined ? undefined : await recordImage(p, plan.image, plan.driver, options.signal, update),
       keys: await ensureProfileKeys(p.paths.keys),
     }));
-    const ports = [SSH_PORT];
+    const bundle = plan.kubernetesVersion === undefined ? undefined : await steps.run(`Preparing the Kubernetes ${plan.kubernetesVersion} node bundle`, (update) => ensureBundle(p, plan.kubernetesVersion as string, options.signal, update));
+    const ports = plan.kubernetes ? [SSH_PORT, API_SERVER_PORT_REQUEST] : [SSH_PORT];
     const network = await steps.run('Setting up the VM network', () => plan.driver.ensureNetwork(dctx, { ports }));
     let created = false;
     if (p.state.require().created !== undefined) await steps.skip('Creating the VM', 'it exists');
@@ -109,6 +121,25 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
     if (vmState === 'running') await steps.skip('Starting the VM', 'already running');
     else await steps.run('Starting the VM', () => bootVm(plan.driver, dctx, vmState));
     const reached = await steps.run('Waiting for the guest (SSH)', (update) => waitForGuest(options, p, plan.driver, dctx, keys, network, update));
+    let kubernetes: KubernetesStepResult | undefined;
+    if (bundle !== undefined) {
+      const ssh = await connect({ host: reached.ssh.host, port: reached.ssh.port, username: DEFAULT_SEED_USER, privateKeyPath: keys.clientPrivateKeyPath, expectedHostKey: keys.hostPublicKey, signal: options.signal });
+      try {
+        kubernetes = await whileVmAlive(plan.driver, dctx, (signal) => startKubernetes({
+          p,
+          steps,
+          ssh,
+          address: reached.address,
+          bundle,
+          registryMirror: registryMirror(p.settings),
+          keepContext: options.keepContext === true,
+          ...(options.clusterDeadlines === undefined ? {} : { deadlines: options.clusterDeadlines }),
+          signal,
+        }), options.vmPollMs === undefined ? {} : { pollMs: options.vmPollMs });
+      } finally {
+        ssh.dispose();
+      }
+    }
     return {
       profile: p.name,
       driver: plan.driver.info.name,
@@ -117,6 +148,7 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
       alreadyRunning: vmState === 'running',
       ssh: { ...reached.ssh, user: DEFAULT_SEED_USER },
       guestIp: reached.address.ip,
+      kubernetes: kubernetes === undefined ? undefined : { version: kubernetes.version, server: kubernetes.server, context: kubernetes.context, bootstrap: kubernetes.bootstrap, reissued: kubernetes.reissued },
       timings: steps.timings,
       totalMs: Math.round(performance.now() - started),
     };
@@ -137,12 +169,14 @@ async function planStart(options: StartOptions, p: OpenProfile): Promise<StartPl
     });
   }
   const kubernetes = options.kubernetes ?? existing?.created?.kubernetes ?? existing?.requested?.kubernetes ?? true;
-  if (kubernetes) {
-    throw new DevclusterError('KUBERNETES_BOOTSTRAP_UNAVAILABLE', 'this build of devcluster starts the VM but cannot install Kubernetes in it yet', {
-      advice: 'Run `devcluster start --no-kubernetes` for the VM alone (SSH, networking, the guest image). The kubeadm bootstrap is the next milestone.',
+  if (existing?.created !== undefined && options.kubernetes !== undefined && options.kubernetes !== existing.created.kubernetes) {
+    const flag = p.name === 'devcluster' ? '' : ` -p ${p.name}`;
+    throw new DevclusterError('KUBERNETES_CHOICE_IMMUTABLE', `profile ${p.name} was created ${existing.created.kubernetes ? 'with' : 'without'} Kubernetes`, {
+      advice: `Start it as it was created (\`devcluster start${flag}\`), or \`devcluster delete${flag}\` and start it again ${options.kubernetes ? 'without --no-kubernetes' : 'with --no-kubernetes'}.`,
       input: true,
     });
   }
+  const kubernetesVersion = kubernetes ? await resolveStartVersion(p, options.signal) : undefined;
   const hostCtx = { home: p.home, settings: p.settings, platform: process.platform, signal: options.signal };
   let driver: Driver;
   let reason: string;
@@ -166,7 +200,7 @@ async function planStart(options: StartOptions, p: OpenProfile): Promise<StartPl
   // The image first: its checks only read, while the preflight may run the hypervisor.
   const image = existing?.created === undefined ? await chooseImage(p, driver, options) : undefined;
   await preflight(options, p, driver.info.name);
-  return { driver, reason, availability, kubernetes, image };
+  return { driver, reason, availability, kubernetes, kubernetesVersion, image };
 }
 
 async function createVm(p: OpenProfile, plan: StartPlan, dctx: DriverContext, input: { image: BootImage; keys: ProfileKeys; network: NetworkPlan }): Promise<void> {
@@ -187,9 +221,19 @@ async function createVm(p: OpenProfile, plan: StartPlan, dctx: DriverContext, in
   const vm = { cpus: Number(p.settings['cpus']), memoryMiB: Number(p.settings['memory']), diskMiB: Number(p.settings['disk-size']) };
   await plan.driver.create(dctx, { ...vm, image: input.image, seedIso: p.paths.seedIso, network: input.network });
   await p.state.update((st) => {
-    st.created = { ...vm, image: plan.image?.image ?? String(p.settings['image']), kubernetes: plan.kubernetes };
+    st.created = {
+      ...vm,
+      image: plan.image?.image ?? String(p.settings['image']),
+      kubernetes: plan.kubernetes,
+      ...(plan.kubernetesVersion === undefined ? {} : { kubernetesVersion: plan.kubernetesVersion }),
+    };
     st.status = 'Stopped';
   });
+}
+
+function registryMirror(settings: Record<string, unknown>): string | undefined {
+  const v = settings['registry-mirror'];
+  return typeof v === 'string' && v !== '' ? v : undefined;
 }
 
 /** The seed matches the NIC by MAC only when the driver knows the MAC before the VM exists. */

@@ -53,6 +53,10 @@ function parseBaseUrl(raw: string, origin: string): string {
   return url.toString().replace(/\/+$/, '');
 }
 
+function parseMirrorUrl(raw: string, origin: string): string {
+  return raw.trim() === '' ? '' : parseBaseUrl(raw, origin);
+}
+
 function parseCpus(raw: string, origin: string): number {
   const cores = hostFacts().cpus;
   const v = raw.trim().toLowerCase();
@@ -151,6 +155,7 @@ const CORE_SETTINGS: readonly SettingDefinition[] = [
   { key: RELEASE_URL_SETTINGS.runc.key, description: 'Base URL of runc release binaries (<url>/vX/runc.amd64)', scope: 'any', defaultValue: RELEASE_URL_SETTINGS.runc.defaultUrl, accepts: 'an http(s) URL', parse: parseBaseUrl },
   { key: RELEASE_URL_SETTINGS.cniPlugins.key, description: 'Base URL of CNI plugin release archives (<url>/vX/cni-plugins-linux-amd64-vX.tgz)', scope: 'any', defaultValue: RELEASE_URL_SETTINGS.cniPlugins.defaultUrl, accepts: 'an http(s) URL', parse: parseBaseUrl },
   { key: RELEASE_URL_SETTINGS.criTools.key, description: 'Base URL of crictl release archives (<url>/vX/crictl-vX-linux-amd64.tar.gz)', scope: 'any', defaultValue: RELEASE_URL_SETTINGS.criTools.defaultUrl, accepts: 'an http(s) URL', parse: parseBaseUrl },
+  { key: 'registry-mirror', description: 'A registry mirror the guest\'s containerd pulls docker.io and registry.k8s.io images through (hosts.toml), e.g. an internal pull-through cache', scope: 'any', defaultValue: '', accepts: 'an http(s) URL, or empty for none', parse: parseMirrorUrl },
   { key: 'image', description: 'Guest image: catalog name, path or URL', scope: 'any', defaultValue: 'photon-5', accepts: 'photon-5, debian-12, /path/to/disk, https://...', parse: parseImage },
   { key: 'image-sha256', description: 'Expected sha256 of --image when it is a path or URL', scope: 'any', defaultValue: '', accepts: '64 hex characters', parse: parseSha256 },
   { key: 'subnet', description: 'Host network for the VM when the driver makes one (QEMU bridged mode)', scope: 'any', defaultValue: 'auto', accepts: 'auto or a private CIDR /16../29', parse: parseSubnet },

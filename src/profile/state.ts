@@ -35,7 +35,10 @@ export interface ProfileState {
   image?: { name: string; sha256: string; format: string; [more: string]: unknown };
   ip?: string;
   ssh?: { host: string; port: number; user: string };
+  /** The API server URL the host's kubeconfig uses. */
   apiServer?: string;
+  /** Set once Kubernetes answered: the version, the address the API server advertises, the kubeconfig context. */
+  kubernetes?: { version: string; guestIp: string; context: string; bootstrappedAt: string };
   resources: HostResource[];
   /** Driver-private facts (ports, pid file, tap name); only the driver reads them. */
   driverData: Record<string, unknown>;

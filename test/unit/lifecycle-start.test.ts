@@ -263,10 +263,12 @@ describe('start over the fake driver', { skip }, () => {
       assert.deepEqual(await snapshotTree(home), before, `${what}: nothing written`);
       assert.deepEqual(driver.calls().filter((c) => c !== 'available'), [], `${what}: the driver was not asked to change anything`);
     }
-    // Kubernetes is refused by this build before anything is written, too.
+    // Kubernetes offline without a cached node bundle is refused before anything is written, too.
     const before = await snapshotTree(home);
-    await assert.rejects(startCluster(startOptions(home, new FakeDriver(), { kubernetes: true })), isError('KUBERNETES_BOOTSTRAP_UNAVAILABLE'));
+    const driver = new FakeDriver();
+    await assert.rejects(startCluster(startOptions(home, driver, { kubernetes: true, flags: { offline: 'true' } })), isError('KUBE_BUNDLE_MISSING'));
     assert.deepEqual(await snapshotTree(home), before);
+    assert.deepEqual(driver.calls(), [], 'the driver was not asked anything');
   });
 
   test('an --image path that is missing or fails its sha256 writes nothing', {

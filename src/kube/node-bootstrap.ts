@@ -1,0 +1,232 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { quoteShellArg } from '../host/posix-quote.ts';
+import type { SshSession } from '../ssh/session.ts';
+import { DevclusterError } from '../ui/errors.ts';
+import type { BundleManifest } from './bundle-manifest.ts';
+import { finishBundleInstall, importBundleImages, installBundleInGuest, writeGuestFiles } from './guest-bundle.ts';
+import { CONTROL_PLANE_NAME, GUEST_ADMIN_KUBECONFIG, GUEST_KUBEADM_CONFIG, NODE_POD_CIDR } from './kubeadm-config.ts';
+import { GUEST_BIN_DIR, MIRRORED_REGISTRIES, nodeFiles } from './node-files.ts';
+import type { GuestFile } from './node-files.ts';
+import './bootstrap-errors.ts';
+
+/** Written after `kubeadm init` succeeded: a cluster with it starts warm, without kubeadm. */
+const INIT_DONE_MARKER = '/var/lib/devcluster/kubeadm-init.done';
+export const KUBEADM_INIT_LOG = '/var/log/devcluster/kubeadm-init.log';
+const KUBECTL = `${GUEST_BIN_DIR}/kubectl --kubeconfig=${GUEST_ADMIN_KUBECONFIG} --request-timeout=15s`;
+
+type Progress = (detail: string) => void;
+
+function sudo(script: string): string {
+  return `sudo sh -c ${quoteShellArg(script)}`;
+}
+
+/** The guest's address on its default route: what the API server advertises and the kubelet registers. */
+export async function guestPrimaryAddress(ssh: SshSession): Promise<string> {
+  const r = await ssh.run('ip -4 -o route get 1.1.1.1');
+  const m = /\bsrc (\d+\.\d+\.\d+\.\d+)/.exec(r.stdout);
+  if (m === null) {
+    throw new DevclusterError('GUEST_COMMAND_FAILED', `the guest has no IPv4 default route, so the API server has no address to advertise (ip route get said: ${r.stdout.trim()})`, {
+      advice: 'Look at the guest\'s network with `devcluster ssh -- ip addr; ip route`; the VM\'s network is set up by the driver and cloud-init.',
+    });
+  }
+  return m[1] as string;
+}
+
+export interface PrepareNodeInput {
+  bundle: { dir: string; manifest: BundleManifest };
+  sandboxImage: string;
+  registryMirror?: string;
+}
+
+export interface PrepareNodeResult {
+  bundle: 'installed' | 'unchanged';
+  imagesImported: number;
+  changedFiles: string[];
+}
+
+/**
+ * Everything below Kubernetes: the bundle's binaries, containerd configured
+ * and running with the bundle's images, the kernel modules and sysctls.
+ * Each part is checked first, so a prepared node is only verified.
+ */
+export async function prepareNode(ssh: SshSession, input: PrepareNodeInput, progress: Progress): Promise<PrepareNodeResult> {
+  const bundle = await installBundleInGuest(ssh, input.bundle, progress);
+  progress('configuring containerd, the CNI network and kernel settings');
+  const files = nodeFiles({ sandboxImage: input.sandboxImage, podCidr: NODE_POD_CIDR, ...(input.registryMirror === undefined ? {} : { registryMirror: input.registryMirror }) });
+  const changedFiles = await writeGuestFiles(ssh, files);
+  if (input.registryMirror === undefined) {
+    // A mirror given to an earlier start and not to this one must stop applying.
+    const stale = MIRRORED_REGISTRIES.map((r) => `/etc/containerd/certs.d/${r}/hosts.toml`);
+    const removed = await ssh.run(sudo(`for f in ${stale.join(' ')}; do if [ -e "$f" ]; then rm -f "$f"; echo "$f"; fi; done`));
+    changedFiles.push(...removed.stdout.split('\n').filter((l) => l !== ''));
+  }
+  await ssh.run(sudo('modprobe overlay && modprobe br_netfilter && sysctl --quiet --system >/dev/null'));
+  if (changedFiles.some((f) => f.startsWith('/etc/systemd/'))) await ssh.run(sudo('systemctl daemon-reload'));
+  const restart = changedFiles.some((f) => f.startsWith('/etc/containerd/') || f === '/etc/systemd/system/containerd.service');
+  await ssh.run(sudo(`systemctl enable containerd >/dev/null 2>&1; systemctl ${restart ? 'restart' : 'start'} containerd`), { timeoutMs: 3 * 60_000 });
+  await waitForContainerd(ssh, progress);
+  const imagesImported = await importBundleImages(ssh, input.bundle.manifest, progress).catch((e: unknown) => {
+    throw new DevclusterError('KUBE_IMAGE_IMPORT_FAILED', `importing the node bundle's images into containerd failed: ${(e as Error).message}`, {
+      advice: 'Read containerd\'s log with `devcluster ssh -- sudo journalctl -u containerd`; a full guest disk is the usual cause (`devcluster ssh -- df -h`).',
+      cause: e,
+    });
+  });
+  if (bundle === 'installed') await finishBundleInstall(ssh, input.bundle);
+  return { bundle, imagesImported, changedFiles };
+}
+
+async function waitForContainerd(ssh: SshSession, progress: Progress): Promise<void> {
+  progress('waiting for containerd');
+  const deadline = Date.now() + 2 * 60_000;
+  for (;;) {
+    const r = await ssh.exec(sudo(`${GUEST_BIN_DIR}/ctr version`), { timeoutMs: 30_000 });
+    if (r.code === 0) return;
+    if (Date.now() > deadline) {
+      throw new DevclusterError('CONTAINERD_NOT_READY', `containerd did not answer on its socket within 2 minutes: ${r.stderr.trim().split('\n').pop() ?? ''}`, {
+        advice: 'Read its log with `devcluster ssh -- sudo journalctl -u containerd -n 50`.',
+      });
+    }
+    await sleep(1000);
+  }
+}
+
+/** /etc/hosts maps the control-plane name to the guest's current address (the guest's kubeconfigs use the name). */
+export async function mapControlPlaneName(ssh: SshSession, address: string): Promise<boolean> {
+  const line = `${address}\t${CONTROL_PLANE_NAME}`;
+  const script = `if grep -qxF ${quoteShellArg(line)} /etc/hosts; then echo unchanged; else t=$(mktemp) && grep -v ${quoteShellArg(`[[:space:]]${CONTROL_PLANE_NAME}$`)} /etc/hosts >"$t"; echo ${quoteShellArg(line)} >>"$t" && cat "$t" >/etc/hosts && rm -f "$t" && echo changed; fi`;
+  return (await ssh.run(sudo(script))).stdout.trim() === 'changed';
+}
+
+export interface ControlPlaneInput {
+  kubeadmConfig: string;
+  /** The host-made PKI, paths relative to /etc/kubernetes/pki. */
+  pki: ReadonlyArray<{ path: string; content: string; mode: number }>;
+}
+
+export async function isInitialized(ssh: SshSession): Promise<boolean> {
+  return (await ssh.exec(`test -e ${INIT_DONE_MARKER}`)).code === 0;
+}
+
+/**
+ * `kubeadm init` with the host's PKI, or, for a cluster that was initialized,
+ * nothing but the kubelet's start. A half-done init (kubeadm interrupted) is
+ * reset first: kubeadm refuses to run over its own leftovers.
+ */
+export async function startControlPlane(ssh: SshSession, input: ControlPlaneInput, progress: Progress): Promise<'initialized' | 'warm'> {
+  if (await isInitialized(ssh)) {
+    await ssh.run(sudo('systemctl enable kubelet >/dev/null 2>&1; systemctl start kubelet'));
+    return 'warm';
+  }
+  const leftovers = await ssh.exec(sudo(`test -e ${GUEST_ADMIN_KUBECONFIG} || test -d /etc/kubernetes/manifests -a -n "$(ls -A /etc/kubernetes/manifests 2>/dev/null)"`));
+  if (leftovers.code === 0) {
+    progress('an earlier kubeadm init did not finish; resetting it');
+    await ssh.run(sudo(`${GUEST_BIN_DIR}/kubeadm reset --force --cleanup-tmp-dir >/dev/null 2>&1`), { timeoutMs: 5 * 60_000 });
+  }
+  const files: GuestFile[] = [
+    { path: GUEST_KUBEADM_CONFIG, content: input.kubeadmConfig, mode: 0o600 },
+    ...input.pki.map((f) => ({ path: `/etc/kubernetes/pki/${f.path}`, content: f.content, mode: f.mode })),
+  ];
+  await writeGuestFiles(ssh, files);
+  await ssh.run(sudo('systemctl enable kubelet >/dev/null 2>&1; mkdir -p /var/log/devcluster'));
+  progress('kubeadm init (minutes under software emulation)');
+  const watcher = new AbortController();
+  const watching = followLog(ssh, KUBEADM_INIT_LOG, progress, watcher.signal);
+  let r;
+  try {
+    r = await ssh.exec(sudo(`${GUEST_BIN_DIR}/kubeadm init --config ${GUEST_KUBEADM_CONFIG} --skip-token-print >${KUBEADM_INIT_LOG} 2>&1`), { timeoutMs: 40 * 60_000 });
+  } finally {
+    watcher.abort();
+    await watching;
+  }
+  if (r.code !== 0) {
+    const log = await ssh.exec(sudo(`tail -n 15 ${KUBEADM_INIT_LOG}`));
+    throw new DevclusterError('KUBEADM_INIT_FAILED', `kubeadm init failed in the guest (exit ${r.code}):\n${log.stdout.trim()}`, {
+      advice: `The whole log is ${KUBEADM_INIT_LOG} in the guest (\`devcluster ssh -- sudo cat ${KUBEADM_INIT_LOG}\`); the kubelet's is \`devcluster ssh -- sudo journalctl -u kubelet\`. \`devcluster start\` tries again from a reset.`,
+    });
+  }
+  await ssh.run(sudo(`date -u +%Y-%m-%dT%H:%M:%SZ >${INIT_DONE_MARKER}`));
+  return 'initialized';
+}
+
+/** Shows kubeadm's phase lines as they come ("[control-plane] Creating static Pod manifest ..."). */
+async function followLog(ssh: SshSession, path: string, progress: Progress, signal: AbortSignal): Promise<void> {
+  let last = '';
+  while (!signal.aborted) {
+    await sleep(3000, undefined, { signal }).catch(() => undefined);
+    if (signal.aborted) return;
+    const r = await ssh.exec(sudo(`grep -E '^\\[[a-z-]+\\]' ${path} 2>/dev/null | tail -n 1`), { timeoutMs: 30_000 }).catch(() => undefined);
+    const line = r?.stdout.trim() ?? '';
+    if (line !== '' && line !== last) {
+      last = line;
+      progress(`kubeadm init: ${line.length > 100 ? `${line.slice(0, 97)}...` : line}`);
+    }
+  }
+}
+
+export interface ClusterWaitOptions {
+  nodeName: string;
+  /** Absolute deadlines, ms since the epoch. */
+  deadlines: { apiServer: number; node: number; systemPods: number };
+  signal?: AbortSignal;
+}
+
+async function pollGuest(
+  ssh: SshSession,
+  what: { command: string; done: (stdout: string) => boolean; deadline: number; describe: (stdout: string) => string; signal?: AbortSignal },
+  progress: Progress,
+): Promise<string | undefined> {
+  for (;;) {
+    const r = await ssh.exec(what.command, { timeoutMs: 60_000, ...(what.signal === undefined ? {} : { signal: what.signal }) });
+    const out = r.code === 0 ? r.stdout.trim() : '';
+    if (r.code === 0 && what.done(out)) return undefined;
+    const seen = r.code === 0 ? out : (r.stderr.trim().split('\n').pop() ?? '');
+    progress(what.describe(seen));
+    if (Date.now() > what.deadline) return seen;
+    await sleep(3000);
+  }
+}
+
+/** Waits for the API server, the node and the system pods, each with its own deadline and a hint naming the log to read. */
+export async function waitForCluster(ssh: SshSession, options: ClusterWaitOptions, progress: Progress): Promise<void> {
+  const signal = options.signal === undefined ? {} : { signal: options.signal };
+  const api = await pollGuest(ssh, {
+    command: sudo(`${KUBECTL} get --raw=/readyz`),
+    done: (o) => o === 'ok',
+    deadline: options.deadlines.apiServer,
+    describe: (o) => `waiting for the API server (${o || 'no answer yet'})`,
+    ...signal,
+  }, progress);
+  if (api !== undefined) {
+    throw new DevclusterError('KUBE_APISERVER_NOT_READY', `the API server did not become ready in time (last answer: ${api || 'none'})`, {
+      advice: 'Read `devcluster ssh -- sudo journalctl -u kubelet -n 100` and the API server\'s log under /var/log/pods/kube-system_kube-apiserver-*/ in the guest (`devcluster logs --bundle` collects both).',
+    });
+  }
+  const node = await pollGuest(ssh, {
+    command: sudo(`${KUBECTL} get node ${quoteShellArg(options.nodeName)} -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'`),
+    done: (o) => o === 'True',
+    deadline: options.deadlines.node,
+    describe: (o) => `waiting for node ${options.nodeName} to be Ready (${o === '' ? 'not registered yet' : `Ready=${o}`})`,
+    ...signal,
+  }, progress);
+  if (node !== undefined) {
+    throw new DevclusterError('KUBE_NODE_NOT_READY', `node ${options.nodeName} did not become Ready in time (Ready=${node || 'unknown'})`, {
+      advice: 'Read the kubelet\'s log (`devcluster ssh -- sudo journalctl -u kubelet -n 100`) and containerd\'s (`-u containerd`); `devcluster kubectl -- describe node` shows the condition\'s reason.',
+    });
+  }
+  const wanted = ['kube-dns', 'kube-proxy'];
+  const pods = await pollGuest(ssh, {
+    command: sudo(`${KUBECTL} -n kube-system get pods -l 'k8s-app in (kube-dns,kube-proxy)' -o 'jsonpath={range .items[*]}{.metadata.labels.k8s-app}={.status.phase}{"\\n"}{end}'`),
+    done: (o) => {
+      const rows = o.split('\n').filter((l) => l !== '').map((l) => l.split('='));
+      return wanted.every((app) => rows.some(([a]) => a === app)) && rows.every(([, phase]) => phase === 'Running');
+    },
+    deadline: options.deadlines.systemPods,
+    describe: (o) => `waiting for CoreDNS and kube-proxy (${o.replace(/\n/g, ', ') || 'not created yet'})`,
+    ...signal,
+  }, progress);
+  if (pods !== undefined) {
+    throw new DevclusterError('KUBE_SYSTEM_PODS_NOT_RUNNING', `CoreDNS and kube-proxy did not all reach Running in time (${pods.replace(/\n/g, ', ') || 'none created'})`, {
+      advice: 'See why with `devcluster kubectl -- -n kube-system describe pods -l \'k8s-app in (kube-dns,kube-proxy)\'` and `devcluster kubectl -- get events -A`.',
+    });
+  }
+}
