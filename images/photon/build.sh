@@ -8,6 +8,10 @@
 # the extracted kernel and initrd (HyperKit direct boot). manifest.json, with
 # the sha256 and size of each file, is written last, atomically.
 #
+# The image carries the OS only: containerd, runc, crictl, the CNI plugins and
+# Kubernetes come from devcluster's node bundle, installed at start, so nothing
+# here downloads a container runtime.
+#
 # Needs a Linux host with Docker Engine (privileged containers and loop
 # devices), qemu-img, curl, git and internet access. See README.md.
 #
@@ -17,7 +21,7 @@
 #   4 Docker daemon unreachable
 #   5 another prerequisite command missing (named in the message)
 #   6 a download host is unreachable (named in the message)
-#   7 a download or the ISO does not match its pinned sha256
+#   7 the ISO does not match its --iso-sha256
 #   8 a build step failed
 set -euo pipefail
 
@@ -27,7 +31,7 @@ readonly EXIT_OFFLINE=6 EXIT_CHECKSUM=7 EXIT_BUILD=8
 readonly IMAGE_NAME=photon-5
 readonly ALL_FORMATS=(qcow2 vhdx vmdk ova raw)
 readonly PHOTON_HOST_URL=https://packages.broadcom.com/photon/
-readonly GITHUB_URL=https://github.com/
+readonly PIN_KEYS=(PHOTON_RELEASE POI_REPO POI_COMMIT)
 readonly REQUIRED_TOOLS=(qemu-img curl sha256sum stat tar sed mktemp date mv cp rm mkdir chmod id)
 
 # Only shell builtins run before the prerequisite checks pass, so that a host
@@ -71,8 +75,8 @@ Options:
                           (default: <Photon release>-<UTC yyyymmddHHMM>)
   --installer-image IMAGE use this photon-os-installer container image instead
                           of building the pinned one
-  --versions FILE         pinned versions and digests (default: versions.env
-                          next to this script)
+  --versions FILE         pinned Photon release and installer revision
+                          (default: versions.env next to this script)
   --keep-work             keep the intermediate files under DIR/.build.*
   -h, --help              show this help
 EOF
@@ -183,16 +187,17 @@ load_versions() {
     key=${BASH_REMATCH[1]}
     value=${BASH_REMATCH[2]}
     case $key in
-      *_SHA256) [[ $value =~ ^[0-9a-f]{64}$ ]] || die "$EXIT_USAGE" "$file:$n: $key must be 64 lowercase hex digits" ;;
-      *_VERSION | PHOTON_RELEASE) [[ $value =~ ^[0-9A-Za-z][0-9A-Za-z.+_-]*$ ]] || die "$EXIT_USAGE" "$file:$n: $key is not a version" ;;
+      PHOTON_RELEASE) [[ $value =~ ^[0-9A-Za-z][0-9A-Za-z.+_-]*$ ]] || die "$EXIT_USAGE" "$file:$n: $key is not a version" ;;
       POI_COMMIT) [[ $value =~ ^[0-9a-f]{40}$ ]] || die "$EXIT_USAGE" "$file:$n: POI_COMMIT must be a full 40-digit commit id" ;;
       POI_REPO) [[ $value =~ ^https://[^[:space:]]+$ ]] || die "$EXIT_USAGE" "$file:$n: POI_REPO must be an https URL" ;;
-      *) die "$EXIT_USAGE" "$file:$n: unknown key $key" ;;
+      # Pins of an older recipe (containerd, runc, CNI plugins, crictl) land
+      # here too: the node bundle provides those now, and a silently ignored
+      # pin would look like it still meant something.
+      *) die "$EXIT_USAGE" "$file:$n: unknown key $key (accepted: ${PIN_KEYS[*]})" ;;
     esac
     PIN[$key]=$value
   done <"$file"
-  for key in PHOTON_RELEASE POI_REPO POI_COMMIT CONTAINERD_VERSION CONTAINERD_SHA256 RUNC_VERSION RUNC_SHA256 \
-    CNI_PLUGINS_VERSION CNI_PLUGINS_SHA256 CRICTL_VERSION CRICTL_SHA256; do
+  for key in "${PIN_KEYS[@]}"; do
     [[ -n ${PIN[$key]:-} ]] || die "$EXIT_USAGE" "$file does not set $key"
   done
 }
@@ -258,29 +263,6 @@ verify_sha256() {
   actual=$(sha256_of "$file")
   [[ $actual == "$expected" ]] ||
     die "$EXIT_CHECKSUM" "$what: sha256 is $actual but $expected is pinned; refusing to use $file"
-}
-
-download() {
-  local url=$1 dest=$2
-  curl -fsSL --proto '=https' --tlsv1.2 --retry 3 --retry-delay 2 --connect-timeout 30 -o "$dest" "$url" ||
-    die "$EXIT_OFFLINE" "download failed: $url"
-}
-
-fetch_payload() {
-  local dir=$1 v
-  mkdir -p "$dir"
-  v=${PIN[CONTAINERD_VERSION]}
-  download "https://github.com/containerd/containerd/releases/download/v$v/containerd-static-$v-linux-amd64.tar.gz" "$dir/containerd.tar.gz"
-  verify_sha256 "$dir/containerd.tar.gz" "${PIN[CONTAINERD_SHA256]}" "containerd $v"
-  v=${PIN[RUNC_VERSION]}
-  download "https://github.com/opencontainers/runc/releases/download/v$v/runc.amd64" "$dir/runc.amd64"
-  verify_sha256 "$dir/runc.amd64" "${PIN[RUNC_SHA256]}" "runc $v"
-  v=${PIN[CNI_PLUGINS_VERSION]}
-  download "https://github.com/containernetworking/plugins/releases/download/v$v/cni-plugins-linux-amd64-v$v.tgz" "$dir/cni-plugins.tgz"
-  verify_sha256 "$dir/cni-plugins.tgz" "${PIN[CNI_PLUGINS_SHA256]}" "CNI plugins $v"
-  v=${PIN[CRICTL_VERSION]}
-  download "https://github.com/kubernetes-sigs/cri-tools/releases/download/v$v/crictl-v$v-linux-amd64.tar.gz" "$dir/crictl.tar.gz"
-  verify_sha256 "$dir/crictl.tar.gz" "${PIN[CRICTL_SHA256]}" "crictl $v"
 }
 
 # Returns the ISO path to mount into the installer, downloading it if needed.
@@ -451,9 +433,7 @@ write_manifest() {
     printf '  "formats": {\n%s\n  },\n' "$entries"
     printf '  "kernelCmdline": "%s",\n' "$cmdline"
     printf '  "packages": {\n'
-    printf '    "rpm": %s,\n' "$rpms"
-    printf '    "upstream": { "containerd": "%s", "runc": "%s", "cni-plugins": "%s", "crictl": "%s" }\n' \
-      "${PIN[CONTAINERD_VERSION]}" "${PIN[RUNC_VERSION]}" "${PIN[CNI_PLUGINS_VERSION]}" "${PIN[CRICTL_VERSION]}"
+    printf '    "rpm": %s\n' "$rpms"
     printf '  },\n'
     printf '  "builtAt": "%s"\n' "$built_at"
     printf '}\n'
@@ -487,7 +467,11 @@ main() {
   build_installer=0
   check_installer_prerequisites
   check_reachable "$PHOTON_HOST_URL" "the Photon OS download host"
-  check_reachable "$GITHUB_URL" "GitHub (containerd, runc, CNI plugins, crictl, photon-os-installer)"
+  # The installer's source is the only thing fetched from outside Photon's
+  # repositories, and only when its image is not there yet.
+  if [[ $build_installer == 1 ]]; then
+    check_reachable "${PIN[POI_REPO]}" "the photon-os-installer repository"
+  fi
 
   # Prerequisites are met; from here on the output directory is used.
   [[ -n $image_version ]] || image_version=${PIN[PHOTON_RELEASE]}-$(date -u +%Y%m%d%H%M)
@@ -500,8 +484,6 @@ main() {
 
   iso_path=""
   if [[ -n $photon_iso ]]; then prepare_iso "$work_dir/photon.iso"; fi
-  log "fetching the pinned runtime binaries"
-  fetch_payload "$work_dir/stage/payload"
   if [[ $build_installer == 1 ]]; then build_installer_image "$work_dir/photon-os-installer"; fi
 
   stage_inputs "$work_dir/stage"

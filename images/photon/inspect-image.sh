@@ -128,25 +128,33 @@ grep -Eq '^datasource_list: \[ NoCloud, VMware, None \]$' "$mnt/etc/cloud/cloud.
   problem "cloud-init datasource_list is not [ NoCloud, VMware, None ]"
 grep -qx 'PasswordAuthentication no' "$mnt/etc/ssh/sshd_config.d/10-devcluster.conf" ||
   problem "sshd drop-in does not disable passwords"
-for unit in sshd.service containerd.service hv_kvp_daemon.service vmtoolsd.service iptables.service; do
+for unit in sshd.service hv_kvp_daemon.service vmtoolsd.service iptables.service; do
   [[ -L $mnt/etc/systemd/system/multi-user.target.wants/$unit ]] || problem "$unit is not enabled"
 done
 grep -qx 'set timeout=0' "$mnt/boot/grub2/grub.cfg" || problem "GRUB timeout is not 0"
-grep -q 'SystemdCgroup = true' "$mnt/etc/containerd/config.toml" || problem "containerd does not use the systemd cgroup driver"
-for bin in usr/local/bin/containerd usr/local/bin/containerd-shim-runc-v2 usr/local/sbin/runc usr/local/bin/crictl opt/cni/bin/bridge; do
-  [[ -x $mnt/$bin ]] || problem "/$bin missing"
-done
 grep -q -- '--dport 8443 -j ACCEPT' "$mnt/etc/systemd/scripts/ip4save" || problem "firewall does not open the API server port"
+grep -qx 'br_netfilter' "$mnt/etc/modules-load.d/devcluster-kubernetes.conf" || problem "br_netfilter is not loaded at boot"
+grep -qx 'net.ipv4.ip_forward = 1' "$mnt/etc/sysctl.d/90-devcluster-kubernetes.conf" || problem "net.ipv4.ip_forward is not set to 1"
+for unit in containerd.service kubelet.service; do
+  grep -qx 'After=iptables.service' "$mnt/etc/systemd/system/$unit.d/05-devcluster-after-firewall.conf" ||
+    problem "$unit is not ordered after iptables.service"
+done
+# OS only: the node bundle brings the runtime and Kubernetes at start.
+for path in usr/local/bin/containerd usr/local/sbin/runc usr/local/bin/crictl usr/local/bin/kubelet \
+  usr/bin/containerd usr/bin/runc usr/bin/crictl usr/bin/kubelet opt/cni/bin/bridge etc/containerd/config.toml; do
+  [[ ! -e $mnt/$path && ! -L $mnt/$path ]] || problem "/$path is in the image; the node bundle provides it"
+done
 
 # rpm may need to write next to a database it opens; query a private copy.
 rpmdb_copy=$(mktemp -d)
 cp -a "$mnt/usr/lib/sysimage/rpm/." "$rpmdb_copy/"
 rpm --dbpath "$rpmdb_copy" -qa --qf '%{NAME}\t%{VERSION}-%{RELEASE}\n' | LC_ALL=C sort >"$out/rpms.tsv"
 [[ -s $out/rpms.tsv ]] || fail "could not list the packages installed in the image"
-for pkg in docker containerd runc linux-esx; do
+for pkg in docker docker-engine containerd runc cni cri-tools kubernetes kubernetes-kubeadm linux-esx; do
   if grep -q "^${pkg}"$'\t' "$out/rpms.tsv"; then problem "package $pkg is installed"; fi
 done
-for pkg in linux cloud-init openssh-server sudo hyper-v open-vm-tools iptables conntrack-tools socat ethtool ebtables e2fsprogs cloud-utils; do
+for pkg in linux cloud-init openssh-server sudo hyper-v open-vm-tools iptables ipset conntrack-tools socat ethtool ebtables \
+  kmod util-linux e2fsprogs tar cloud-utils; do
   grep -q "^${pkg}"$'\t' "$out/rpms.tsv" || problem "package $pkg is not installed"
 done
 

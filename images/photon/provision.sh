@@ -3,12 +3,15 @@
 #
 # photon-os-installer runs this as a "postinstallscripts" entry, chrooted into
 # the image it is building (see kickstart.json), after the packages, GRUB and
-# fstab are in place. build.sh stages the pinned runtime artifacts and
-# versions.env under /tmp/devcluster through the kickstart's "additional_files";
-# /tmp is a tmpfs during the install, so none of it ends up in the image.
+# fstab are in place. build.sh stages versions.env under /tmp/devcluster
+# through the kickstart's "additional_files"; /tmp is a tmpfs during the
+# install, so it does not end up in the image.
 #
-# Nothing here downloads anything: every artifact was fetched by build.sh and is
-# checked again against the sha256 pinned in versions.env before it is used.
+# The image carries the OS only. containerd, runc, crictl, the CNI plugins and
+# Kubernetes come from devcluster's node bundle, which `devcluster start`
+# installs over SSH into /usr/local and /opt/cni/bin together with their units
+# and configuration (src/kube/node-files.ts). What stays here is what is
+# specific to Photon: its firewall, its hardening sysctls, its presets.
 set -euo pipefail
 umask 022
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -16,7 +19,6 @@ export PATH
 
 STAGE_DIR=${DEVCLUSTER_STAGE_DIR:-/tmp/devcluster}
 VERSIONS_FILE=$STAGE_DIR/versions.env
-PAYLOAD_DIR=$STAGE_DIR/payload
 
 # Kernel modules that must be in the initrd whatever hypervisor boots the disk:
 # virtio (QEMU, HyperKit), Hyper-V storage/network, NVMe, and the LSI Logic SCSI
@@ -25,8 +27,14 @@ INITRD_MODULES=(virtio_blk virtio_scsi virtio_net nvme hv_vmbus hv_storvsc hv_ne
 
 # Units the guest contract needs at boot. cloud-init's own units are handled
 # separately because their names changed across cloud-init releases.
-ENABLED_UNITS=(sshd.service containerd.service hv_kvp_daemon.service vmtoolsd.service
+ENABLED_UNITS=(sshd.service hv_kvp_daemon.service vmtoolsd.service
   iptables.service systemd-networkd.service systemd-resolved.service)
+
+# Photon packages that must not be in the image: the node bundle installs the
+# container runtime and Kubernetes, and a second, older copy from Photon (the
+# minimal metapackage pulls docker, with containerd 1.6 and runc 1.1) would sit
+# on PATH next to it. kubernetes-kubeadm would also enable its own kubelet unit.
+FORBIDDEN_PACKAGES=(docker docker-engine containerd runc cni cri-tools kubernetes kubernetes-kubeadm)
 
 declare -A PIN=()
 
@@ -58,161 +66,65 @@ load_versions() {
     key=${BASH_REMATCH[1]}
     value=${BASH_REMATCH[2]}
     case $key in
-      *_SHA256) [[ $value =~ ^[0-9a-f]{64}$ ]] || die "$file:$n: $key must be 64 lowercase hex digits" ;;
-      *_VERSION | PHOTON_RELEASE) [[ $value =~ ^[0-9A-Za-z][0-9A-Za-z.+_-]*$ ]] || die "$file:$n: $key is not a version" ;;
+      PHOTON_RELEASE) [[ $value =~ ^[0-9A-Za-z][0-9A-Za-z.+_-]*$ ]] || die "$file:$n: $key is not a version" ;;
       POI_COMMIT) [[ $value =~ ^[0-9a-f]{40}$ ]] || die "$file:$n: POI_COMMIT must be a full 40-digit commit id" ;;
       POI_REPO) [[ $value =~ ^https://[^[:space:]]+$ ]] || die "$file:$n: POI_REPO must be an https URL" ;;
       *) die "$file:$n: unknown key $key" ;;
     esac
     PIN[$key]=$value
   done <"$file"
-  for key in CONTAINERD_VERSION CONTAINERD_SHA256 RUNC_VERSION RUNC_SHA256 \
-    CNI_PLUGINS_VERSION CNI_PLUGINS_SHA256 CRICTL_VERSION CRICTL_SHA256; do
+  for key in PHOTON_RELEASE POI_REPO POI_COMMIT; do
     [[ -n ${PIN[$key]:-} ]] || die "$file does not set $key"
   done
 }
 
-verify_sha256() {
-  local file=$1 expected=$2 actual
-  [[ -f $file ]] || die "payload file $file is missing"
-  actual=$(sha256sum "$file")
-  actual=${actual%% *}
-  [[ $actual == "$expected" ]] || die "$file: sha256 is $actual, versions.env pins $expected; refusing to install it"
-}
-
-# The minimal metapackage would pull docker, and with it Photon's containerd
-# 1.6 and runc 1.1; kickstart.json leaves it out on purpose. Two runtimes on
-# one PATH is a trap, so stop the build if one slipped in anyway.
+# kickstart.json leaves the minimal metapackage out for this reason; stop the
+# build if a runtime slipped in anyway, through some other dependency.
 refuse_distro_runtime() {
   local pkg
-  for pkg in docker docker-engine containerd runc cni cri-tools; do
+  for pkg in "${FORBIDDEN_PACKAGES[@]}"; do
     if rpm -q --quiet "$pkg"; then
-      die "Photon package $pkg is installed; the image must carry only the pinned upstream runtime (check kickstart.json packages)"
+      die "Photon package $pkg is installed; the image carries the OS only and the node bundle brings the runtime (check kickstart.json packages)"
     fi
   done
 }
 
-install_runtime() {
-  local tmp
-  verify_sha256 "$PAYLOAD_DIR/containerd.tar.gz" "${PIN[CONTAINERD_SHA256]}"
-  verify_sha256 "$PAYLOAD_DIR/runc.amd64" "${PIN[RUNC_SHA256]}"
-  verify_sha256 "$PAYLOAD_DIR/cni-plugins.tgz" "${PIN[CNI_PLUGINS_SHA256]}"
-  verify_sha256 "$PAYLOAD_DIR/crictl.tar.gz" "${PIN[CRICTL_SHA256]}"
-
-  tmp=$(mktemp -d)
-  tar -xzf "$PAYLOAD_DIR/containerd.tar.gz" -C "$tmp" --no-same-owner
-  [[ -x $tmp/bin/containerd && -x $tmp/bin/containerd-shim-runc-v2 ]] ||
-    die "containerd archive does not contain bin/containerd and bin/containerd-shim-runc-v2"
-  install -d -m 0755 /usr/local/bin /usr/local/sbin /opt/cni/bin /etc/cni/net.d
-  install -m 0755 "$tmp"/bin/* /usr/local/bin/
-  rm -rf "$tmp"
-
-  install -m 0755 "$PAYLOAD_DIR/runc.amd64" /usr/local/sbin/runc
-  tar -xzf "$PAYLOAD_DIR/cni-plugins.tgz" -C /opt/cni/bin --no-same-owner
-  tar -xzf "$PAYLOAD_DIR/crictl.tar.gz" -C /usr/local/bin --no-same-owner crictl
-  chown -R root:root /opt/cni/bin
-  chmod 0755 /usr/local/bin/crictl
-
-  local plugin
-  for plugin in bridge host-local portmap firewall loopback; do
-    [[ -x /opt/cni/bin/$plugin ]] || die "CNI plugin $plugin missing from the cni-plugins archive"
-  done
-
-  # The binaries report their own versions; a mismatch means the pin and the
-  # payload disagree even though the digest matched (wrong pin edited).
-  local reported
-  reported=$(/usr/local/bin/containerd --version)
-  [[ $reported == *" v${PIN[CONTAINERD_VERSION]} "* ]] ||
-    die "containerd --version reports '$reported', expected v${PIN[CONTAINERD_VERSION]}"
-  reported=$(/usr/local/sbin/runc --version)
-  [[ $reported == *"runc version ${PIN[RUNC_VERSION]}"* ]] ||
-    die "runc --version reports '$reported', expected ${PIN[RUNC_VERSION]}"
-  reported=$(/usr/local/bin/crictl --version)
-  [[ $reported == *"v${PIN[CRICTL_VERSION]}"* ]] ||
-    die "crictl --version reports '$reported', expected v${PIN[CRICTL_VERSION]}"
-}
-
-configure_containerd() {
-  install -d -m 0755 /etc/containerd
-  cat >/etc/containerd/config.toml <<'EOF'
-# devcluster: containerd 2.x (config version 3). The kubelet uses the systemd
-# cgroup driver, so runc must too; everything else keeps containerd's defaults
-# (CNI binaries in /opt/cni/bin, configs in /etc/cni/net.d).
-version = 3
-
-[plugins.'io.containerd.cri.v1.runtime'.containerd]
-  default_runtime_name = 'runc'
-
-[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
-  runtime_type = 'io.containerd.runc.v2'
-
-[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
-  BinaryName = '/usr/local/sbin/runc'
-  SystemdCgroup = true
-EOF
-
-  # Photon's iptables.service flushes every table when it starts; containerd
-  # and the kubelet must come up after it, or their NAT rules are wiped.
-  cat >/etc/systemd/system/containerd.service <<'EOF'
+# Photon's iptables.service flushes every table when it starts. The node
+# bundle's containerd and kubelet (units written by devcluster at start) must
+# come up after it at boot, or the NAT rules of the CNI bridge and kube-proxy
+# are wiped. Drop-ins for units that do not exist yet are ignored until they do.
+order_runtime_after_firewall() {
+  local unit
+  for unit in containerd.service kubelet.service; do
+    install -d -m 0755 "/etc/systemd/system/$unit.d"
+    cat >"/etc/systemd/system/$unit.d/05-devcluster-after-firewall.conf" <<'EOF'
+# devcluster (Photon image): iptables.service flushes every table when it
+# starts; start after it so the rules this service's pods need survive boot.
 [Unit]
-Description=containerd container runtime (devcluster)
-Documentation=https://containerd.io
-After=network.target local-fs.target dbus.service iptables.service
+After=iptables.service
 Wants=iptables.service
-
-[Service]
-ExecStartPre=-/sbin/modprobe overlay
-ExecStart=/usr/local/bin/containerd
-Type=notify
-Delegate=yes
-KillMode=process
-Restart=always
-RestartSec=5
-LimitNPROC=infinity
-LimitCORE=infinity
-TasksMax=infinity
-OOMScoreAdjust=-999
-
-[Install]
-WantedBy=multi-user.target
 EOF
-
-  install -d -m 0755 /etc/systemd/system/kubelet.service.d
-  cat >/etc/systemd/system/kubelet.service.d/05-devcluster-after-firewall.conf <<'EOF'
-# devcluster: see containerd.service. Harmless until a kubelet.service exists.
-[Unit]
-After=iptables.service containerd.service
-Wants=containerd.service
-EOF
-
-  cat >/etc/crictl.yaml <<'EOF'
-runtime-endpoint: unix:///run/containerd/containerd.sock
-image-endpoint: unix:///run/containerd/containerd.sock
-timeout: 10
-EOF
-
-  # containerd parses the file without starting; check the effective value
-  # sits in the runc options table, not merely somewhere in the output.
-  local dump
-  dump=$(/usr/local/bin/containerd --config /etc/containerd/config.toml config dump) ||
-    die "containerd rejected /etc/containerd/config.toml"
-  awk '
-    /^[[:space:]]*\[/ { in_runc = ($0 ~ /runtimes\.runc\.options\]/) }
-    in_runc && /^[[:space:]]*SystemdCgroup[[:space:]]*=[[:space:]]*true/ { found = 1 }
-    END { exit found ? 0 : 1 }
-  ' <<<"$dump" || die "containerd's effective config does not set SystemdCgroup = true for runc"
+  done
 }
 
+# The same paths and contents devcluster writes at start (and the Debian image
+# carries), so that start finds them unchanged instead of adding a second copy.
+# The sysctl file sorts after Photon's 50-security-hardening.conf, which sets
+# ip_forward=0.
 configure_kernel() {
-  cat >/etc/modules-load.d/devcluster-k8s.conf <<'EOF'
+  cat >/etc/modules-load.d/devcluster-kubernetes.conf <<'EOF'
 overlay
 br_netfilter
 EOF
-  # Sorts after Photon's 50-security-hardening.conf, which sets ip_forward=0.
-  cat >/etc/sysctl.d/99-devcluster-k8s.conf <<'EOF'
+  cat >/etc/sysctl.d/90-devcluster-kubernetes.conf <<'EOF'
 net.ipv4.ip_forward = 1
 net.bridge.bridge-nf-call-iptables = 1
 net.bridge.bridge-nf-call-ip6tables = 1
+EOF
+  # The kernel's default of 128 inotify instances per user runs out once the
+  # kubelet, containerd and a few pods watch their files. A file of its own,
+  # which devcluster's start never rewrites.
+  cat >/etc/sysctl.d/90-devcluster-inotify.conf <<'EOF'
 fs.inotify.max_user_instances = 8192
 fs.inotify.max_user_watches = 524288
 EOF
@@ -328,8 +240,8 @@ EOF
 }
 
 configure_paths() {
-  # Upstream binaries live in /usr/local; sudo and login shells must find them
-  # (kubeadm's preflight looks for crictl and conntrack on PATH).
+  # The node bundle's binaries go to /usr/local/bin and /usr/local/sbin; sudo
+  # and login shells must find them (sudo crictl, sudo kubeadm over SSH).
   cat >/etc/sudoers.d/10-devcluster-path <<'EOF'
 Defaults secure_path="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 EOF
@@ -419,11 +331,8 @@ write_image_info() {
   install -d -m 0755 /usr/lib/devcluster
   cat >/usr/lib/devcluster/image-info <<EOF
 NAME=photon-5
-PHOTON_RELEASE=${PIN[PHOTON_RELEASE]:-5.0}
-CONTAINERD_VERSION=${PIN[CONTAINERD_VERSION]}
-RUNC_VERSION=${PIN[RUNC_VERSION]}
-CNI_PLUGINS_VERSION=${PIN[CNI_PLUGINS_VERSION]}
-CRICTL_VERSION=${PIN[CRICTL_VERSION]}
+PHOTON_RELEASE=${PIN[PHOTON_RELEASE]}
+INSTALLER_COMMIT=${PIN[POI_COMMIT]}
 EOF
 }
 
@@ -438,9 +347,7 @@ main() {
   require_image_root
   load_versions "$VERSIONS_FILE"
   refuse_distro_runtime
-  log "installing containerd ${PIN[CONTAINERD_VERSION]}, runc ${PIN[RUNC_VERSION]}, CNI plugins ${PIN[CNI_PLUGINS_VERSION]}, crictl ${PIN[CRICTL_VERSION]}"
-  install_runtime
-  configure_containerd
+  order_runtime_after_firewall
   configure_kernel
   configure_firewall
   configure_cloud_init

@@ -8,7 +8,10 @@
  * - build.sh's own logic: argument and prerequisite failures (exit codes,
  *   messages, nothing written), and a full run in which docker, curl and git
  *   are stand-ins that never touch the network, so the conversions (real
- *   qemu-img), the OVA and manifest.json are exercised for real.
+ *   qemu-img), the OVA and manifest.json are exercised for real;
+ * - the OS-only model: no container runtime is pinned, downloaded, staged or
+ *   installed by the recipe (the node bundle brings it), and the kernel
+ *   settings sit where devcluster and the Debian image put them.
  * The image itself is only ever built where Docker and the internet exist.
  */
 import { after, before, describe, test } from 'node:test';
@@ -42,11 +45,20 @@ const POI_KNOWN_KEYS = new Set([
   'packages_x86_64', 'packages_aarch64', 'linux_flavor_x86_64', 'linux_flavor_aarch64',
 ]);
 
-// What DESIGN.md section 4 and images/photon/README.md promise inside the guest.
+// What DESIGN.md section 4 and images/photon/README.md promise inside the guest,
+// under Photon 5's package names.
 const REQUIRED_PACKAGES = [
-  'linux', 'initramfs', 'cloud-init', 'openssh-server', 'sudo', 'iptables', 'conntrack-tools', 'socat',
-  'ethtool', 'ebtables', 'hyper-v', 'open-vm-tools', 'e2fsprogs', 'cloud-utils', 'systemd', 'tdnf',
+  'linux', 'initramfs', 'cloud-init', 'openssh-server', 'sudo', 'iptables', 'ipset', 'conntrack-tools', 'socat',
+  'ethtool', 'ebtables', 'kmod', 'util-linux', 'iproute2', 'tar', 'hyper-v', 'open-vm-tools', 'e2fsprogs',
+  'cloud-utils', 'systemd', 'tdnf',
 ];
+
+// Photon packages that would put a second, older runtime or Kubernetes next to
+// the node bundle's (minimal requires docker, which pulls containerd and runc).
+const FORBIDDEN_PACKAGES = ['minimal', 'docker', 'docker-engine', 'containerd', 'runc', 'cni', 'cri-tools', 'kubernetes', 'kubernetes-kubeadm'];
+
+// Pins of the recipe before the node bundle existed; the bundle provides these now.
+const RUNTIME_PIN_KEYS = ['CONTAINERD_VERSION', 'CONTAINERD_SHA256', 'RUNC_VERSION', 'RUNC_SHA256', 'CNI_PLUGINS_VERSION', 'CNI_PLUGINS_SHA256', 'CRICTL_VERSION', 'CRICTL_SHA256'];
 
 const bash = execFileSync('bash', ['-c', 'command -v bash'], { encoding: 'utf8' }).trim();
 
@@ -104,17 +116,24 @@ describe('photon recipe: scripts', () => {
     }
   });
 
-  test('build.sh and provision.sh parse the same pins the recipe ships', () => {
+  test('versions.env pins the Photon release and the installer only, and both parsers require exactly those keys', () => {
     const keys = readFileSync(join(recipe, 'versions.env'), 'utf8')
       .split('\n')
       .filter((l) => /^[A-Z]/.test(l))
       .map((l) => l.split('=')[0] as string);
-    const provision = readFileSync(join(recipe, 'provision.sh'), 'utf8');
+    assert.deepEqual(keys.sort(), ['PHOTON_RELEASE', 'POI_COMMIT', 'POI_REPO']);
     const build = readFileSync(buildScript, 'utf8');
-    for (const key of ['CONTAINERD_SHA256', 'RUNC_SHA256', 'CNI_PLUGINS_SHA256', 'CRICTL_SHA256']) {
-      assert.ok(keys.includes(key), `versions.env lacks ${key}`);
-      assert.match(provision, new RegExp(`PIN\\[${key}\\]`), `provision.sh does not verify ${key}`);
-      assert.match(build, new RegExp(`PIN\\[${key}\\]`), `build.sh does not verify ${key}`);
+    assert.match(build, /^readonly PIN_KEYS=\(PHOTON_RELEASE POI_REPO POI_COMMIT\)$/m);
+    const provision = readFileSync(join(recipe, 'provision.sh'), 'utf8');
+    assert.match(provision, /^ {2}for key in PHOTON_RELEASE POI_REPO POI_COMMIT; do$/m);
+  });
+
+  test('no script or pin mentions a runtime download, a payload or a runtime pin', () => {
+    for (const name of [...scripts, 'versions.env', 'kickstart.json']) {
+      const text = readFileSync(join(recipe, name), 'utf8');
+      for (const key of RUNTIME_PIN_KEYS) assert.ok(!text.includes(key), `${name} still mentions ${key}`);
+      assert.doesNotMatch(text, /payload/i, `${name} still stages a payload`);
+      assert.doesNotMatch(text, /releases\/download/, `${name} still downloads a release artifact`);
     }
   });
 });
@@ -148,11 +167,20 @@ describe('photon recipe: kickstart.json', () => {
     assert.deepEqual(missing, []);
   });
 
-  test("leaves out Photon's container runtime (minimal pulls docker, containerd 1.6 and runc 1.1)", () => {
+  test("leaves out Photon's container runtime and Kubernetes (the node bundle brings them)", () => {
     const pkgs = kickstart().packages ?? [];
-    for (const p of ['minimal', 'docker', 'docker-engine', 'containerd', 'runc', 'cni', 'cri-tools']) {
+    for (const p of FORBIDDEN_PACKAGES) {
       assert.ok(!pkgs.includes(p), `${p} must not be installed from Photon's repositories`);
     }
+  });
+
+  test('provision.sh and inspect-image.sh refuse every Photon runtime package the kickstart leaves out', () => {
+    const provision = readFileSync(join(recipe, 'provision.sh'), 'utf8');
+    const listed = /^FORBIDDEN_PACKAGES=\(([^)]*)\)$/m.exec(provision)?.[1]?.trim().split(/\s+/) ?? [];
+    assert.deepEqual(listed, FORBIDDEN_PACKAGES.filter((p) => p !== 'minimal'));
+    const inspect = readFileSync(join(recipe, 'inspect-image.sh'), 'utf8');
+    const absent = /^for pkg in ([^;]*); do\n {2}if grep -q/m.exec(inspect)?.[1]?.trim().split(/\s+/) ?? [];
+    for (const p of listed) assert.ok(absent.includes(p), `inspect-image.sh does not check that ${p} is absent`);
   });
 
   test('locks root and enables sshd', () => {
@@ -164,14 +192,50 @@ describe('photon recipe: kickstart.json', () => {
   test('runs provision.sh with the staged inputs it expects, into the raw disk build.sh reads', () => {
     const ks = kickstart();
     assert.deepEqual(ks.postinstallscripts, ['provision.sh']);
-    assert.deepEqual(ks.additional_files, [
-      { 'versions.env': '/tmp/devcluster/versions.env' },
-      { payload: '/tmp/devcluster/payload' },
-    ]);
+    assert.deepEqual(ks.additional_files, [{ 'versions.env': '/tmp/devcluster/versions.env' }]);
     assert.match(readFileSync(join(recipe, 'provision.sh'), 'utf8'), /^STAGE_DIR=\$\{DEVCLUSTER_STAGE_DIR:-\/tmp\/devcluster\}$/m);
     assert.equal(ks.disks?.default?.filename, 'photon-5.raw');
     assert.match(readFileSync(buildScript, 'utf8'), /^readonly IMAGE_NAME=photon-5$/m);
     assert.equal(ks.live, false);
+  });
+});
+
+/** The body of the quoted here-document provision.sh writes to a path (`cat >PATH <<'EOF'`). */
+function provisionedFile(path: string): string | undefined {
+  const provision = readFileSync(join(recipe, 'provision.sh'), 'utf8');
+  const escaped = path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`cat >"?${escaped}"? <<'EOF'\\n([\\s\\S]*?)\\nEOF\\n`).exec(provision)?.[1];
+}
+
+function settingLines(text: string): string[] {
+  return text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
+}
+
+describe('photon recipe: node settings the image keeps', () => {
+  test('kernel modules and sysctls are where the Debian image and devcluster put them, with the same settings', () => {
+    for (const path of ['/etc/modules-load.d/devcluster-kubernetes.conf', '/etc/sysctl.d/90-devcluster-kubernetes.conf']) {
+      const photon = provisionedFile(path);
+      assert.ok(photon !== undefined, `provision.sh does not write ${path}`);
+      const debian = readFileSync(join(repoRoot, 'images', 'debian', 'rootfs', ...path.split('/').filter((p) => p !== '')), 'utf8');
+      assert.deepEqual(settingLines(photon), settingLines(debian), path);
+    }
+  });
+
+  test('containerd and the kubelet start after the firewall that flushes every table', () => {
+    // One here-document, written once per unit by a loop over both names.
+    assert.match(readFileSync(join(recipe, 'provision.sh'), 'utf8'), /^ {2}for unit in containerd\.service kubelet\.service; do$/m);
+    const dropIn = provisionedFile('/etc/systemd/system/$unit.d/05-devcluster-after-firewall.conf');
+    assert.ok(dropIn !== undefined, 'no ordering drop-in');
+    assert.match(dropIn, /^\[Unit\]\nAfter=iptables\.service\nWants=iptables\.service$/m);
+  });
+
+  test('no unit of the runtime is enabled or written by the image', () => {
+    const provision = readFileSync(join(recipe, 'provision.sh'), 'utf8');
+    const enabled = /^ENABLED_UNITS=\(([^)]*)\)$/m.exec(provision)?.[1]?.trim().split(/\s+/) ?? [];
+    assert.ok(enabled.includes('sshd.service') && enabled.includes('iptables.service'), `ENABLED_UNITS not found: ${enabled.join(' ')}`);
+    assert.ok(!enabled.some((u) => /containerd|kubelet/.test(u)), `runtime unit enabled: ${enabled.join(' ')}`);
+    assert.doesNotMatch(provision, /cat >\/etc\/systemd\/system\/(containerd|kubelet)\.service </);
+    assert.doesNotMatch(provision, /\/etc\/containerd\/config\.toml|\/etc\/crictl\.yaml/);
   });
 });
 
@@ -256,8 +320,9 @@ describe('photon recipe: build.sh fails fast', () => {
 /**
  * Stand-ins for the three commands that would reach Docker or the network.
  * docker: "installs" a 64 MiB raw disk and "inspects" it (writing the files
- * inspect-image.sh writes); curl: answers reachability probes and writes
- * "payload <file name>" for downloads; nothing leaves the machine.
+ * inspect-image.sh writes), after checking the stage holds exactly the recipe's
+ * inputs; curl: answers reachability probes and writes "download <file name>"
+ * for a download (an ISO); git: not expected. Nothing leaves the machine.
  */
 function installStubs(bin: string, log: string): void {
   writeExecutable(
@@ -277,7 +342,8 @@ done
 case $script in
   /recipe/installer-run.sh)
     [[ -f $stage/kickstart.json && -x $stage/provision.sh && -f $stage/versions.env ]] || { echo "stub docker: stage incomplete" >&2; exit 98; }
-    [[ -f $stage/payload/containerd.tar.gz && -f $stage/payload/runc.amd64 && -f $stage/payload/cni-plugins.tgz && -f $stage/payload/crictl.tar.gz ]] || { echo "stub docker: payload incomplete" >&2; exit 98; }
+    staged=$(cd "$stage" && ls -A | tr '\\n' ' ')
+    [[ $staged == "kickstart.json provision.sh versions.env " ]] || { echo "stub docker: unexpected files staged: $staged" >&2; exit 97; }
     truncate -s 64M "$stage/photon-5.raw"
     printf 'not really a disk' | dd of="$stage/photon-5.raw" conv=notrunc status=none ;;
   /recipe/inspect-image.sh)
@@ -303,39 +369,16 @@ while (($#)); do
   esac
 done
 printf 'curl %s\\n' "$url" >>${JSON.stringify(log)}
-if [[ -n $out && $out != /dev/null ]]; then printf 'payload %s\\n' "\${url##*/}" >"$out"; fi
+if [[ -n $out && $out != /dev/null ]]; then printf 'download %s\\n' "\${url##*/}" >"$out"; fi
 if ((code)); then printf 200; fi
 `,
   );
   writeExecutable(join(bin, 'git'), 'echo "stub git: not expected" >&2\nexit 99\n');
 }
 
-/** versions.env with the real versions and the digests of the stand-in downloads. */
-function stubVersions(path: string, breakRunc = false): void {
-  const real = readFileSync(join(recipe, 'versions.env'), 'utf8');
-  const pin = (k: string): string => new RegExp(`^${k}=(.*)$`, 'm').exec(real)?.[1] ?? '';
-  const payload = (file: string): string => sha256Text(`payload ${file}\n`);
-  const c = pin('CONTAINERD_VERSION');
-  const r = pin('RUNC_VERSION');
-  const n = pin('CNI_PLUGINS_VERSION');
-  const k = pin('CRICTL_VERSION');
-  writeFileSync(
-    path,
-    [
-      `PHOTON_RELEASE=${pin('PHOTON_RELEASE')}`,
-      `POI_REPO=${pin('POI_REPO')}`,
-      `POI_COMMIT=${pin('POI_COMMIT')}`,
-      `CONTAINERD_VERSION=${c}`,
-      `CONTAINERD_SHA256=${payload(`containerd-static-${c}-linux-amd64.tar.gz`)}`,
-      `RUNC_VERSION=${r}`,
-      `RUNC_SHA256=${breakRunc ? '0'.repeat(64) : payload('runc.amd64')}`,
-      `CNI_PLUGINS_VERSION=${n}`,
-      `CNI_PLUGINS_SHA256=${payload(`cni-plugins-linux-amd64-v${n}.tgz`)}`,
-      `CRICTL_VERSION=${k}`,
-      `CRICTL_SHA256=${payload(`crictl-v${k}-linux-amd64.tar.gz`)}`,
-      '',
-    ].join('\n'),
-  );
+/** What the curl stand-in writes for a download of a URL ending in `name`. */
+function downloadBytes(name: string): string {
+  return `download ${name}\n`;
 }
 
 interface ManifestEntry {
@@ -348,12 +391,16 @@ interface Manifest {
   version: string;
   formats: Record<string, ManifestEntry>;
   kernelCmdline: string;
-  packages: { rpm: Record<string, string>; upstream: Record<string, string> };
+  packages: Record<string, Record<string, string>>;
   builtAt: string;
 }
 
 function qemuInfo(file: string): { format: string; 'virtual-size': number; 'format-specific'?: { data?: { 'create-type'?: string } } } {
   return JSON.parse(execFileSync('qemu-img', ['info', '--output=json', file], { encoding: 'utf8' })) as ReturnType<typeof qemuInfo>;
+}
+
+function curlUrls(log: string): string[] {
+  return readFileSync(log, 'utf8').split('\n').filter((l) => l.startsWith('curl ')).map((l) => l.slice(5));
 }
 
 describe('photon recipe: build.sh with Docker and the network stood in', () => {
@@ -373,9 +420,9 @@ describe('photon recipe: build.sh with Docker and the network stood in', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  test('publishes every format with a manifest that matches the files', () => {
+  test('publishes every format with a manifest that matches the files, downloading nothing', () => {
     const versions = join(dir, 'versions.env');
-    stubVersions(versions);
+    writeFileSync(versions, readFileSync(join(recipe, 'versions.env')));
     const out = join(dir, 'out');
     const r = runBuild(['--out', out, '--version', '5.0-test.1', '--versions', versions], path);
     assert.equal(r.status, 0, r.stderr);
@@ -395,8 +442,8 @@ describe('photon recipe: build.sh with Docker and the network stood in', () => {
       assert.equal(entry.size, statSync(file).size, `${key} size`);
     }
     assert.equal(manifest.kernelCmdline, 'root=PARTUUID=6f1c0d2e-01 init=/lib/systemd/systemd ro net.ifnames=0 systemd.unified_cgroup_hierarchy=yes');
-    assert.deepEqual(manifest.packages.rpm, { bash: '5.2.15-3.ph5', linux: '6.1.138-2.ph5' });
-    assert.deepEqual(Object.keys(manifest.packages.upstream), ['containerd', 'runc', 'cni-plugins', 'crictl']);
+    // The image's packages are Photon's RPMs only: no upstream runtime is recorded because none is installed.
+    assert.deepEqual(manifest.packages, { rpm: { bash: '5.2.15-3.ph5', linux: '6.1.138-2.ph5' } });
     assert.match(manifest.builtAt, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
 
     const size = 64 * 1024 * 1024;
@@ -412,9 +459,8 @@ describe('photon recipe: build.sh with Docker and the network stood in', () => {
     const calls = readFileSync(log, 'utf8');
     assert.match(calls, /^docker run --rm --privileged -v \/dev:\/dev .*\/recipe\/installer-run\.sh 5\.0 https:\/\/packages\.broadcom\.com\/photon\/5\.0\/photon_updates_5\.0_x86_64$/m);
     assert.match(calls, /^docker run --rm --privileged -v \/dev:\/dev .*\/recipe\/inspect-image\.sh \/workdir\/photon-5\.raw \/workdir\/boot$/m);
-    const urls = calls.split('\n').filter((l) => l.startsWith('curl ')).map((l) => l.slice(5));
-    assert.ok(urls.length >= 4, `the pinned downloads went through curl:\n${calls}`);
-    for (const url of urls) assert.match(url, /^https:\/\//, `non-https request ${url}`);
+    // The installer image is there (docker image inspect succeeds), so GitHub is not needed either.
+    assert.deepEqual(curlUrls(log), ['https://packages.broadcom.com/photon/'], 'build.sh contacted more than the Photon host');
   });
 
   test('the OVA holds the descriptor first, a manifest, and the vmdk it describes', () => {
@@ -452,13 +498,47 @@ describe('photon recipe: build.sh with Docker and the network stood in', () => {
     assert.match(manifest.version, /^5\.0-\d{12}$/);
   });
 
-  test('a download that does not match its pinned sha256 stops the build with exit 7 and no manifest', () => {
-    const versions = join(dir, 'versions-bad.env');
-    stubVersions(versions, true);
+  test('an ISO downloaded over https whose sha256 matches is mounted into the installer', () => {
+    writeFileSync(log, '');
+    const url = 'https://packages.broadcom.com/photon/5.0/GA/iso/photon-5.0-test.x86_64.iso';
+    const digest = sha256Text(downloadBytes('photon-5.0-test.x86_64.iso'));
+    const out = join(dir, 'out-iso');
+    const r = runBuild(['--out', out, '--formats', 'qcow2', '--photon-iso', url, '--iso-sha256', digest], path);
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(curlUrls(log), ['https://packages.broadcom.com/photon/', url]);
+    assert.match(readFileSync(log, 'utf8'), /^docker run .* -v \S+\/photon\.iso:\/iso\/photon\.iso:ro .*\/recipe\/installer-run\.sh /m);
+    assert.deepEqual(readdirSync(out).sort(), ['manifest.json', 'photon-5.qcow2']);
+  });
+
+  test('an ISO that does not match --iso-sha256 stops the build with exit 7 before the installer runs, and no manifest', () => {
+    writeFileSync(log, '');
+    const iso = join(dir, 'local.iso');
+    writeFileSync(iso, 'not the pinned ISO\n');
     const out = join(dir, 'out-bad');
-    const r = runBuild(['--out', out, '--versions', versions], path);
+    const r = runBuild(['--out', out, '--photon-iso', iso, '--iso-sha256', '0'.repeat(64)], path);
     assert.equal(r.status, 7, r.stderr);
-    assert.match(r.stderr, /runc .*: sha256 is [0-9a-f]{64} but 0{64} is pinned/);
+    assert.match(r.stderr, /Photon ISO: sha256 is [0-9a-f]{64} but 0{64} is pinned/);
+    assert.doesNotMatch(readFileSync(log, 'utf8'), /^docker run /m);
     assert.ok(!existsSync(join(out, 'manifest.json')));
+  });
+
+  test('a pins file of the earlier recipe (container runtime pins) is refused with exit 2, naming the key, before --out is created', () => {
+    const versions = join(dir, 'versions-old.env');
+    writeFileSync(versions, `${readFileSync(join(recipe, 'versions.env'), 'utf8')}CONTAINERD_VERSION=2.3.4\n`);
+    const out = join(dir, 'out-old-pins');
+    const r = runBuild(['--out', out, '--versions', versions], path);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /versions-old\.env:\d+: unknown key CONTAINERD_VERSION \(accepted: PHOTON_RELEASE POI_REPO POI_COMMIT\)/);
+    assert.ok(!existsSync(out));
+  });
+
+  test('a pins file without the installer revision is refused with exit 2', () => {
+    const versions = join(dir, 'versions-short.env');
+    writeFileSync(versions, readFileSync(join(recipe, 'versions.env'), 'utf8').replace(/^POI_COMMIT=.*\n/m, ''));
+    const out = join(dir, 'out-short-pins');
+    const r = runBuild(['--out', out, '--versions', versions], path);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr, /does not set POI_COMMIT/);
+    assert.ok(!existsSync(out));
   });
 });
