@@ -95,6 +95,22 @@ export interface BuildBundleOptions {
 
 const STEP_PREFIX = 'kube-bundle: ';
 
+/**
+ * Runs build.sh ("$@") in a process group of its own and, when this shell is
+ * told to stop (devcluster interrupted, the time limit), stops the whole
+ * group: killing only the script would leave its go build running on, an
+ * orphan still writing into the staging directory. Exits with the build's status.
+ */
+const GROUP_WRAPPER = `set -m
+bash "$@" &
+build=$!
+trap 'kill -TERM -- "-$build" 2>/dev/null' TERM INT HUP
+while :; do
+  wait "$build"
+  status=$?
+  kill -0 "$build" 2>/dev/null || exit "$status"
+done`;
+
 export async function buildBundle(options: BuildBundleOptions): Promise<InstalledBundle> {
   const { home, version } = options;
   const env = options.env ?? process.env;
@@ -127,7 +143,7 @@ export async function buildBundle(options: BuildBundleOptions): Promise<Installe
       : `Building the Kubernetes ${version} node bundle from Go modules (Go caches: ${goCache}; a first build takes about an hour, a rebuild minutes)`);
     let lastError = '';
     try {
-      await run('bash', [script, version, staging], {
+      await run('bash', ['-c', GROUP_WRAPPER, 'kube-bundle-build', script, version, staging], {
         timeoutMs: options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS,
         env: { ...env, DEVCLUSTER_GO_CACHE: goCache },
         ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -143,6 +159,13 @@ export async function buildBundle(options: BuildBundleOptions): Promise<Installe
         },
       });
     } catch (e) {
+      if (isDevclusterError(e) && e.id === 'INTERRUPTED') {
+        throw new DevclusterError('INTERRUPTED', `the Kubernetes ${version} bundle build was interrupted`, {
+          advice: `The files built so far stay in ${staging}: run \`devcluster bundle build --kubernetes-version ${version}\` again to continue.`,
+          details: e.details,
+          cause: e,
+        });
+      }
       if (!isDevclusterError(e) || (e.id !== 'HOST_COMMAND_FAILED' && e.id !== 'HOST_COMMAND_TIMEOUT')) throw e;
       const lines = typeof e.details['stderrTail'] === 'string' ? (e.details['stderrTail'] as string).trim().split('\n') : [];
       const why = lastError !== '' ? lastError : ([...lines].reverse().find((l) => /error|cannot|missing|not found/i.test(l)) ?? lines.at(-1) ?? '');

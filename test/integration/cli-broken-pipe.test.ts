@@ -47,6 +47,11 @@ const RUNS: Record<string, string[][]> = {
   // A real build needs root and the network: its usage error is what runs here.
   'image build': [['image', 'build', 'no-such-recipe']],
   'image import': [['image', 'import', '/nonexistent/manifest.json']],
+  bundle: [['bundle']],
+  'bundle list': [['bundle', 'list']],
+  'bundle import': [['bundle', 'import', '/nonexistent/bundle.tgz']],
+  // A real build takes minutes and Go: its refusal of an unsupported version is what runs here.
+  'bundle build': [['bundle', 'build', '--kubernetes-version', 'v1.0.0']],
 };
 
 interface Invocation {
