@@ -65,6 +65,7 @@ function statusText(item: BundleListItem): string {
 
 function leftoverText(l: BundleLeftover, size: string): string {
   if (l.kind === 'build') return `interrupted build of ${l.version ?? '?'}: ${size} in ${l.path}; \`devcluster bundle build --kubernetes-version ${l.version ?? '?'}\` continues it`;
+  if (l.kind === 'downloads') return `downloaded release artifacts: ${size} in ${l.path} (kept to resume or reuse a download)`;
   if (l.kind === 'replaced') return `replaced ${l.version ?? '?'} bundle not yet removed: ${size} in ${l.path}`;
   return l.inProgress
     ? `import or download in progress: ${size} in ${l.path}`

@@ -21,6 +21,7 @@ import { formatBytes } from '../image/progress.ts';
  *   .staging-build-<version> the files of a build, kept when it is interrupted so the next run reuses them
  *   .previous-<version>     the bundle being replaced, for the moment between two renames
  *   .locks/                 one lock per version while a bundle is put in place
+ *   .downloads/             release artifacts kept by the downloader (bundle-step.ts) to resume
  * A bundle enters only through installBundle: verified (every sha256), then
  * renamed into place, so a version directory is either complete or absent.
  */
@@ -34,6 +35,8 @@ const BUILD_STAGING_PREFIX = '.staging-build-';
 const PREVIOUS_PREFIX = '.previous-';
 const SOURCE_SUFFIX = '.source.json';
 const LOCKS = '.locks';
+/** src/cluster/bundle-step.ts keeps the downloads of release artifacts here. */
+const DOWNLOADS = '.downloads';
 
 export function bundleCacheDir(home: string): string {
   return homePaths(home).kubernetesCache;
@@ -191,8 +194,11 @@ export interface BundleListItem {
 /** Something in the cache directory that is not a bundle but takes space. */
 export interface BundleLeftover {
   readonly path: string;
-  /** build: an interrupted `bundle build`; staging: an import or download (inProgress when its process runs); replaced: a bundle being replaced. */
-  readonly kind: 'build' | 'staging' | 'replaced';
+  /**
+   * build: an interrupted `bundle build`; staging: an import or download (inProgress when its process runs);
+   * replaced: a bundle being replaced; downloads: release artifacts a download keeps to resume or reuse.
+   */
+  readonly kind: 'build' | 'staging' | 'replaced' | 'downloads';
   readonly version: string | null;
   readonly inProgress: boolean;
   readonly sizeBytes: number;
@@ -264,6 +270,10 @@ export async function listBundles(home: string): Promise<BundleListing> {
   for (const name of entries) {
     const path = join(cache, name);
     if (name === LOCKS) continue;
+    if (name === DOWNLOADS) {
+      if ((await readdir(path).catch(() => [])).length > 0) leftovers.push({ path, kind: 'downloads', version: null, inProgress: false, sizeBytes: await diskUsage(path) });
+      continue;
+    }
     if (name.startsWith(BUILD_STAGING_PREFIX)) {
       leftovers.push({ path, kind: 'build', version: name.slice(BUILD_STAGING_PREFIX.length), inProgress: false, sizeBytes: await diskUsage(path) });
     } else if (name.startsWith(STAGING_PREFIX)) {

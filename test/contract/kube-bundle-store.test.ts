@@ -304,9 +304,12 @@ describe('kube bundle staging', () => {
     mkdirSync(join(abandoned, 'bin'), { recursive: true });
     writeFileSync(join(abandoned, 'bin', 'kubeadm'), 'half');
     mkdirSync(join(cache, '.staging-build-v1.37.2', 'bin'), { recursive: true });
+    mkdirSync(join(cache, '.downloads'));
+    writeFileSync(join(cache, '.downloads', 'kubernetes-node.tar.gz.part'), 'partial download');
     let { leftovers } = await listBundles(home);
-    // Listed in path order: .staging-<pid>… before .staging-build-….
-    assert.deepEqual(leftovers.map((l) => [l.kind, l.version, l.inProgress]), [['staging', null, false], ['build', 'v1.37.2', false]]);
+    // Listed in path order: .downloads, .staging-<pid>…, .staging-build-….
+    assert.deepEqual(leftovers.map((l) => [l.kind, l.version, l.inProgress]), [['downloads', null, false], ['staging', null, false], ['build', 'v1.37.2', false]]);
+    rmSync(join(cache, '.downloads'), { recursive: true });
     const staging = await createBundleStaging(home);
     assert.ok(!existsSync(abandoned), 'the abandoned staging directory is removed');
     assert.ok(existsSync(join(cache, '.staging-build-v1.37.2')), 'the build staging directory is kept');
