@@ -1,12 +1,12 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { cp, lstat, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
-import { join, posix, resolve } from 'node:path';
+import { cp, lstat, mkdir, open, readdir, readFile, rename, rm, stat, statfs } from 'node:fs/promises';
+import { dirname, join, posix, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { run } from '../host/exec.ts';
 import { DevclusterError, inputError, isDevclusterError } from '../ui/errors.ts';
 import './bundle-errors.ts';
-import { bundleInvalid, bundleStagingPath, createBundleStaging, findBundle, installBundle, parseManifestBytes } from './bundle-store.ts';
+import { bundleCacheDir, bundleInvalid, bundleStagingPath, createBundleStaging, findBundle, installBundle, parseManifestBytes } from './bundle-store.ts';
 import type { InstalledBundle } from './bundle-store.ts';
 import { TarFormatError, readMemberText, tarMembers } from '../image/ova.ts';
 import type { TarMember } from '../image/ova.ts';
@@ -50,10 +50,39 @@ async function alreadyCached(home: string, manifestBytes: Buffer): Promise<Insta
   return { version: parsed.manifest.kubernetesVersion, dir: found.dir, manifest: found.manifest, source: 'import', outcome: 'unchanged' };
 }
 
-/** Refuses a manifest that is not one before anything is copied; the copy is verified in full later. */
-function checkManifest(what: string, bytes: Buffer): void {
+/** Refuses a manifest that is not one before anything is copied (the copy is verified in full later); its files' total size. */
+function checkManifest(what: string, bytes: Buffer): number {
   const parsed = parseManifestBytes(bytes);
   if ('problems' in parsed) throw bundleInvalid(what, parsed.problems);
+  return parsed.manifest.files.reduce((sum, f) => sum + f.size, 0);
+}
+
+function diskFull(home: string, needed: number | undefined, cause?: unknown): DevclusterError {
+  const cache = bundleCacheDir(home);
+  return new DevclusterError('HOST_DISK_FULL', `not enough free space in ${cache} for the bundle${needed === undefined ? '' : ` (${formatBytes(needed)})`}`, {
+    advice: 'Nothing was installed. Free space on that file system (`devcluster image prune`, old bundles), or point DEVCLUSTER_HOME elsewhere.',
+    details: { cache, ...(needed === undefined ? {} : { needed }) },
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+function isNoSpace(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ENOSPC' || code === 'EDQUOT' || (isDevclusterError(e) && /No space left on device|Disk quota exceeded/.test(String(e.details['stderrTail'] ?? '')));
+}
+
+/** Refuses, before anything is written, a bundle that cannot fit in the cache's file system. */
+async function checkSpace(home: string, needed: number): Promise<void> {
+  let dir = bundleCacheDir(home);
+  for (;;) {
+    const st = await statfs(dir).catch(() => undefined);
+    if (st !== undefined) {
+      if (st.bavail * st.bsize < needed) throw diskFull(home, needed);
+      return;
+    }
+    if (dirname(dir) === dir) return;
+    dir = dirname(dir);
+  }
 }
 
 async function importDirectory(home: string, path: string, options: ImportBundleOptions): Promise<InstalledBundle> {
@@ -68,9 +97,10 @@ async function importDirectory(home: string, path: string, options: ImportBundle
     root = only;
   }
   const manifestBytes = await readFile(join(root, 'manifest.json'));
-  checkManifest(root, manifestBytes);
+  const needed = checkManifest(root, manifestBytes);
   const cached = await alreadyCached(home, manifestBytes);
   if (cached !== undefined) return cached;
+  await checkSpace(home, needed);
   const staging = await bundleStagingPath(home);
   try {
     options.onStatus?.(`Copying ${root} into the bundle cache`);
@@ -78,7 +108,8 @@ async function importDirectory(home: string, path: string, options: ImportBundle
     await cp(root, staging, { recursive: true, verbatimSymlinks: true, errorOnExist: true, force: false });
   } catch (e) {
     await rm(staging, { recursive: true, force: true });
-    if (isDevclusterError(e) || (e as NodeJS.ErrnoException).code === 'ENOSPC' || (e as Error).name === 'AbortError') throw e;
+    if (isNoSpace(e)) throw diskFull(home, needed, e);
+    if (isDevclusterError(e) || (e as Error).name === 'AbortError') throw e;
     throw bundleInvalid(root, [`it cannot be copied: ${(e as Error).message}`]);
   }
   return installBundle(home, staging, 'import', { origin: path, ...passOn(options) });
@@ -175,7 +206,8 @@ async function importArchive(home: string, path: string, size: number, options: 
       try {
         await pipeline(createReadStream(path), createGunzip(), createWriteStream(tar), ...(options.signal === undefined ? [] : [{ signal: options.signal }]));
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOSPC' || (e as Error).name === 'AbortError') throw e;
+        if (isNoSpace(e)) throw diskFull(home, undefined, e);
+        if ((e as Error).name === 'AbortError') throw e;
         throw bundleInvalid(path, [`it cannot be decompressed as gzip: ${(e as Error).message}`], `Accepted: ${ACCEPTED}.`);
       }
     }
@@ -203,9 +235,10 @@ async function importArchive(home: string, path: string, size: number, options: 
       throw e instanceof TarFormatError ? bundleInvalid(path, [`its manifest.json cannot be read (${e.message})`]) : e;
     });
     const manifestBytes = Buffer.from(manifestText, 'utf8');
-    checkManifest(path, manifestBytes);
+    const needed = checkManifest(path, manifestBytes);
     const cached = await alreadyCached(home, manifestBytes);
     if (cached !== undefined) return cached;
+    await checkSpace(home, needed);
 
     const tree = join(work, 'tree');
     await mkdir(tree);
@@ -218,6 +251,7 @@ async function importArchive(home: string, path: string, size: number, options: 
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
     } catch (e) {
+      if (isNoSpace(e)) throw diskFull(home, needed, e);
       if (!isDevclusterError(e) || e.id !== 'HOST_COMMAND_FAILED') throw e;
       throw bundleInvalid(path, [`tar cannot extract it: ${e.message}`]);
     }

@@ -257,6 +257,15 @@ describe('kube bundle import refusals leave the cache unchanged', () => {
     await refused(dir, 'KUBE_BUNDLE_INVALID', /bin\/kubeadm-link is not in the manifest/);
   });
 
+  test('a bundle larger than the free space of the cache\'s file system: HOST_DISK_FULL before anything is copied', async () => {
+    const dir = variant((d) => {
+      const manifest = JSON.parse(readFileSync(join(d, 'manifest.json'), 'utf8')) as { files: Array<{ size: number }> };
+      manifest.files[0]!.size = 2 ** 50;
+      writeFileSync(join(d, 'manifest.json'), JSON.stringify(manifest));
+    });
+    await refused(dir, 'HOST_DISK_FULL', /not enough free space in .* for the bundle \(1024 TiB\)/);
+  });
+
   test('a file that is not an archive, and a path that does not exist', async () => {
     const notTar = fresh('not-a-tar');
     writeFileSync(notTar, 'hello, not a tar file at all'.repeat(40));
