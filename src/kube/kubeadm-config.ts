@@ -41,12 +41,15 @@ export function kubeadmConfig(input: KubeadmConfigInput): string {
       imagePullPolicy: 'IfNotPresent',
       kubeletExtraArgs: [{ name: 'node-ip', value: input.advertiseAddress }],
     },
-    // Under software emulation the control plane needs minutes, not kubeadm's default 4.
+    // Under software emulation the control plane needs minutes, not kubeadm's
+    // defaults (4m for the components, 1m for an API call): kubeadm creates the
+    // admin's ClusterRoleBinding with the API call limit while the API server
+    // is still starting, and gave up after 2 minutes in our TCG guests.
     timeouts: {
       controlPlaneComponentHealthCheck: '20m0s',
       kubeletHealthCheck: '10m0s',
-      kubernetesAPICall: '2m0s',
-      etcdAPICall: '2m0s',
+      kubernetesAPICall: '10m0s',
+      etcdAPICall: '10m0s',
       tlsBootstrap: '10m0s',
     },
   };
