@@ -74,7 +74,7 @@ export function registerLifecycle(program: Command): void {
           const p = result.profile === 'devcluster' ? '' : ` -p ${result.profile}`;
           if (result.kubernetes !== undefined) {
             ctx.out.info(`  Kubernetes ${result.kubernetes.version}: ${result.kubernetes.server} (kubectl context ${result.kubernetes.context})`);
-            for (const r of result.kubernetes.reissued) ctx.out.warn(`  certificate reissued: ${r}`);
+            for (const r of result.kubernetes.reissued) ctx.out.warn(`  ${r}`);
             ctx.out.info(`  kubectl: devcluster kubectl${p} -- get nodes`);
           }
           ctx.out.info(`  SSH: devcluster ssh${p}   (${result.ssh.user}@${result.ssh.host}:${result.ssh.port})`);

@@ -7,7 +7,7 @@ import type { BundleManifest } from '../kube/bundle-manifest.ts';
 import { API_SERVER_PORT, CONTROL_PLANE_NAME, kubeadmConfig } from '../kube/kubeadm-config.ts';
 import { mergeClusterIntoKubeconfig } from '../kube/kubeconfig-merge.ts';
 import type { MergeClusterResult } from '../kube/kubeconfig-merge.ts';
-import { guestPrimaryAddress, mapControlPlaneName, prepareNode, startControlPlane, waitForCluster } from '../kube/node-bootstrap.ts';
+import { guestPrimaryAddress, isInitialized, mapControlPlaneName, prepareNode, readdressControlPlane, startControlPlane, waitForCluster } from '../kube/node-bootstrap.ts';
 import { KUBEADM_PKI_FILES, createClusterPki } from '../kube/pki.ts';
 import type { ClusterPki } from '../kube/pki.ts';
 import type { SshSession } from '../ssh/session.ts';
@@ -91,11 +91,17 @@ export async function startKubernetes(input: KubernetesStepInput): Promise<Kuber
     update(changed.length === 0 ? 'kept' : changed.map((o) => `${o.item} ${o.action}${o.reason === undefined ? '' : ` (${o.reason})`}`).join(', '));
     return { guestIp, pki };
   });
-  const reissued = pki.outcomes.filter((o) => o.action === 'reissued').map((o) => `${o.item}${o.reason === undefined ? '' : `: ${o.reason}`}`);
+  const reissued = pki.outcomes.filter((o) => o.action === 'reissued').map((o) => `certificate ${o.item} reissued${o.reason === undefined ? '' : `: ${o.reason}`}`);
+  const previous = p.state.require().kubernetes?.guestIp;
+  if (previous !== undefined && previous !== guestIp) reissued.push(`the guest's address changed from ${previous} to ${guestIp}: the control plane and the kubeconfig entry were moved to it`);
 
   const bootstrap = await steps.run('Starting Kubernetes', async (update) => {
     await mapControlPlaneName(ssh, guestIp);
     const files = await pkiFilesForGuest(pki);
+    if (previous !== undefined && previous !== guestIp && (await isInitialized(ssh))) {
+      update(`the guest's address changed from ${previous} to ${guestIp}; moving the control plane`);
+      await readdressControlPlane(ssh, previous, guestIp, files.filter((f) => f.path.startsWith('apiserver.')));
+    }
     const config = kubeadmConfig({ kubernetesVersion: version, clusterName: p.name, nodeName: p.name, advertiseAddress: guestIp, certSans: pki.apiServerSans });
     const how = await startControlPlane(ssh, { kubeadmConfig: config, pki: files }, update);
     update(how === 'warm' ? 'initialized before; the kubelet starts it' : 'kubeadm init done');

@@ -103,6 +103,35 @@ export interface ControlPlaneInput {
   pki: ReadonlyArray<{ path: string; content: string; mode: number }>;
 }
 
+/** Files kubeadm wrote with the guest's address in them (the kubelet's and the components' kubeconfigs point at the local API server). */
+const ADDRESS_BEARING_FILES = [
+  '/etc/kubernetes/manifests/kube-apiserver.yaml',
+  '/etc/kubernetes/kubelet.conf',
+  '/etc/kubernetes/admin.conf',
+  '/etc/kubernetes/super-admin.conf',
+  '/etc/kubernetes/controller-manager.conf',
+  '/etc/kubernetes/scheduler.conf',
+  '/var/lib/kubelet/kubeadm-flags.env',
+];
+
+/**
+ * Moves an initialized control plane to the guest's new address (a DHCP
+ * lease that changed): the reissued API server certificate, then the old
+ * address replaced by the new one wherever kubeadm wrote it, then the kubelet
+ * restarted so it re-creates the API server's static pod. etcd listens on
+ * loopback only and needs nothing.
+ */
+export async function readdressControlPlane(ssh: SshSession, from: string, to: string, apiServerPki: ReadonlyArray<{ path: string; content: string; mode: number }>): Promise<void> {
+  await writeGuestFiles(ssh, apiServerPki.map((f) => ({ path: `/etc/kubernetes/pki/${f.path}`, content: f.content, mode: f.mode })));
+  await ssh.run(sudo([...readdressScript(from, to, ADDRESS_BEARING_FILES), 'systemctl restart kubelet'].join('\n')));
+}
+
+/** Shell lines that replace one IPv4 address by another in files, whole addresses only (10.0.2.1 never matches inside 10.0.2.15). */
+export function readdressScript(from: string, to: string, files: readonly string[]): string[] {
+  const pattern = `\\(^\\|[^0-9.]\\)${from.replace(/\./g, '\\.')}\\([^0-9.]\\|$\\)`;
+  return ['set -e', ...files.map((f) => `[ ! -e ${quoteShellArg(f)} ] || sed -i ${quoteShellArg(`s/${pattern}/\\1${to}\\2/g`)} ${quoteShellArg(f)}`)];
+}
+
 export async function isInitialized(ssh: SshSession): Promise<boolean> {
   return (await ssh.exec(`test -e ${INIT_DONE_MARKER}`)).code === 0;
 }

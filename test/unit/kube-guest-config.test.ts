@@ -71,3 +71,23 @@ test('what of a bundle goes into the guest, and where', () => {
   } as unknown as BundleManifest;
   assert.deepEqual(filesForGuest(manifest).map((x) => x.path), ['bin/kubelet', 'cni/loopback', 'images/pause_3.10.2.tar']);
 });
+
+test('re-addressing replaces whole addresses only, in every file given, with the real sed', async () => {
+  const { readdressScript } = await import('../../src/kube/node-bootstrap.ts');
+  const { mkdtempSync, writeFileSync, readFileSync, rmSync } = await import('node:fs');
+  const { execFileSync } = await import('node:child_process');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const dir = mkdtempSync(join(tmpdir(), 'readdress-'));
+  try {
+    const a = join(dir, 'kube-apiserver.yaml');
+    const b = join(dir, 'kubelet.conf');
+    writeFileSync(a, '- --advertise-address=10.0.2.15\n    host: 10.0.2.15\n10.0.2.150 other\n110.0.2.15 x\n10.0.2.15');
+    writeFileSync(b, 'server: https://10.0.2.15:6443\n');
+    execFileSync('sh', ['-c', readdressScript('10.0.2.15', '192.168.5.7', [a, b, join(dir, 'absent.conf')]).join('\n')]);
+    assert.equal(readFileSync(a, 'utf8'), '- --advertise-address=192.168.5.7\n    host: 192.168.5.7\n10.0.2.150 other\n110.0.2.15 x\n192.168.5.7');
+    assert.equal(readFileSync(b, 'utf8'), 'server: https://192.168.5.7:6443\n');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
