@@ -167,8 +167,9 @@ export async function verifyBundleFiles(dir: string, manifest: BundleManifest, s
     if (st === undefined) { problems.push(`${f.path} is missing`); continue; }
     if (!st.isFile()) { problems.push(`${f.path} is not a regular file`); continue; }
     if (st.size !== f.size) { problems.push(`${f.path} is ${st.size} bytes, the manifest says ${f.size}`); continue; }
+    // Windows files have no permission bits to compare; the guest install takes each mode from the manifest.
     const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
-    if (mode !== f.mode) problems.push(`${f.path} has mode ${mode}, the manifest says ${f.mode}`);
+    if (process.platform !== 'win32' && mode !== f.mode) problems.push(`${f.path} has mode ${mode}, the manifest says ${f.mode}`);
     const actual = await sha256File(full, signal);
     if (actual !== f.sha256) problems.push(`${f.path} has sha256 ${actual}, the manifest says ${f.sha256}`);
   }
