@@ -8,7 +8,7 @@ import { lifecycle } from './lifecycle.ts';
 export function registerInspect(program: Command): void {
   const status = program
     .command('status')
-    .description('Show the state of the VM, the guest and Kubernetes, asked now (exit code bits: 1 VM not running, 2 guest or cluster not reachable, 4 kubeconfig not configured; 7 no cluster or a damaged profile)')
+    .description('Show the state of the VM, the guest and Kubernetes, asked now (exit code bits: 1 VM not running, 2 guest, kubelet or API server not running or not reachable, 4 kubeconfig not configured; 7 no cluster or a damaged profile)')
     .helpGroup(GROUP_BASIC)
     .option('-o, --output <format>', 'text or json', 'text')
     .action(
@@ -23,12 +23,15 @@ export function registerInspect(program: Command): void {
             ctx.out.line(`host: ${r.host}`);
             ctx.out.line(`guest: ${r.guest}`);
             ctx.out.line(`kubelet: ${r.kubelet}`);
-            ctx.out.line(`apiserver: ${r.apiServer}`);
+            ctx.out.line(`apiserver: ${r.apiServer}${r.apiServerUrl === null ? '' : ` (${r.apiServerUrl})`}`);
+            ctx.out.line(`node: ${r.node}`);
             ctx.out.line(`kubeconfig: ${r.kubeconfig}`);
+            if (r.kubernetesVersion !== null) ctx.out.line(`kubernetes: ${r.kubernetesVersion}`);
             if (r.ssh !== null) ctx.out.line(`ssh: ${r.ssh.host}:${r.ssh.port}`);
             if (r.ip !== null) ctx.out.line(`ip: ${r.ip}`);
             if (r.acceleration !== null) ctx.out.line(`accelerator: ${r.acceleration.accelerator}${r.acceleration.hardware ? '' : ' (software emulation)'}`);
             if (r.problem !== null) ctx.out.line(`problem: ${r.problem}`);
+            for (const f of r.findings) ctx.out.line(`${f.component}: ${f.message}${f.fix === undefined ? '' : `\n  fix: ${f.fix}`}`);
           }
           return r.exitCode;
         },

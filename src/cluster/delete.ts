@@ -4,6 +4,8 @@ import { listProfiles } from '../profile/profiles.ts';
 import { homePaths } from '../profile/paths.ts';
 import { openProfile } from './profile-context.ts';
 import type { LifecycleOptions, OpenProfile } from './profile-context.ts';
+import { removeProfileEntries } from './kubeconfig-entries.ts';
+import type { KubeconfigCleanup } from './kubeconfig-entries.ts';
 
 export interface DeleteResult {
   profile: string;
@@ -11,6 +13,8 @@ export interface DeleteResult {
   removed: string[];
   /** What delete could not prove was this profile's, and left alone. */
   unverified?: string[];
+  /** The profile's kubeconfig entries: removed, left alone (not devcluster's), or why none was touched. */
+  kubeconfig?: KubeconfigCleanup;
 }
 
 /**
@@ -25,6 +29,7 @@ export async function deleteProfile(options: LifecycleOptions): Promise<DeleteRe
   const removed: string[] = [];
   const unverified: string[] = [];
   const existed = p.state.state !== undefined || p.stateDamage !== undefined;
+  let kubeconfig: KubeconfigCleanup | undefined;
   try {
     if (p.stateDamage !== undefined) await deleteFromDamagedState(p, options, removed, unverified);
     else if (p.state.state !== undefined) {
@@ -36,6 +41,8 @@ export async function deleteProfile(options: LifecycleOptions): Promise<DeleteRe
       const driver = await p.registry.loadForProfile(s.driver);
       await driver.delete(p.driverContext());
     }
+    // Before the files go: pki/ca.crt is how an entry is proved to be this profile's.
+    kubeconfig = await forgetKubeconfigEntries(p, options);
     // Everything but the lock goes while the lock is held, so a command
     // waiting for it never finds its own files removed afterwards.
     for (const entry of await readdir(p.paths.dir)) {
@@ -45,7 +52,20 @@ export async function deleteProfile(options: LifecycleOptions): Promise<DeleteRe
     await p.release();
   }
   await rmdir(p.paths.dir).catch(() => undefined);
-  return { profile: p.name, existed, removed, ...(unverified.length === 0 ? {} : { unverified }) };
+  const touched = kubeconfig !== undefined && (kubeconfig.removed.length > 0 || kubeconfig.leftAlone.length > 0 || kubeconfig.warning !== undefined);
+  return { profile: p.name, existed, removed, ...(unverified.length === 0 ? {} : { unverified }), ...(touched ? { kubeconfig } : {}) };
+}
+
+/** Removes the profile's kubeconfig entries and says what happened; a kubeconfig problem is a warning, never a failed delete. */
+async function forgetKubeconfigEntries(p: OpenProfile, options: LifecycleOptions): Promise<KubeconfigCleanup> {
+  const s = p.state.state;
+  // A damaged state may have been a Kubernetes profile's.
+  const expectEntries = p.stateDamage !== undefined || s?.created?.kubernetes === true || s?.apiServer !== undefined;
+  const r = await removeProfileEntries(p.paths.pki, p.name, expectEntries);
+  if (r.removed.length > 0) options.out.info(`Removed from the kubeconfig: ${r.removed.join(', ')}`);
+  for (const entry of r.leftAlone) options.out.warn(`Left in the kubeconfig (not devcluster's): ${entry}`);
+  if (r.warning !== undefined) options.out.warn(`kubeconfig: ${r.warning}`);
+  return r;
 }
 
 async function deleteFromDamagedState(p: OpenProfile, options: LifecycleOptions, removed: string[], unverified: string[]): Promise<void> {

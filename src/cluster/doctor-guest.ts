@@ -52,11 +52,15 @@ export async function doctorGuestAccessor(options: LifecycleOptions): Promise<{ 
   } catch (e) {
     return { problem: isDevclusterError(e) || e instanceof Error ? e.message : String(e) };
   }
+  return profileGuestAccessor(target, options.signal);
+}
+
+/** SSH access to a guest with the profile's existing keys (never created here), or why there is none. */
+export async function profileGuestAccessor(target: { host: string; port: number; user: string; privateKeyPath: string }, signal?: AbortSignal): Promise<{ guest?: GuestAccessor; problem?: string }> {
   const keysDir = join(target.privateKeyPath, '..');
-  // Read the existing keys only: the doctor never creates them.
   if (!existsSync(join(keysDir, CLIENT_KEY_FILE)) || !existsSync(join(keysDir, HOST_KEY_FILE))) {
     return { problem: `the profile has no SSH keys in ${keysDir}` };
   }
   const keys = await ensureProfileKeys(keysDir);
-  return { guest: sshGuestAccessor({ host: target.host, port: target.port, user: target.user, privateKeyPath: target.privateKeyPath, expectedHostKey: keys.hostPublicKey }, options.signal) };
+  return { guest: sshGuestAccessor({ host: target.host, port: target.port, user: target.user, privateKeyPath: target.privateKeyPath, expectedHostKey: keys.hostPublicKey }, signal) };
 }

@@ -2,6 +2,8 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ZipFile } from 'yazl';
 import { packageVersion } from '../cli/version-info.ts';
+import { KUBEADM_INIT_LOG } from '../kube/node-bootstrap.ts';
+import { GUEST_BIN_DIR } from '../kube/node-files.ts';
 import { writeFileAtomic } from '../profile/atomic.ts';
 import { redact } from '../ui/redact.ts';
 import { createDoctorContext } from './context.ts';
@@ -54,6 +56,8 @@ function environmentText(env: NodeJS.ProcessEnv): string {
 
 /** Lines kept from each journal: enough for a failed boot or a crash loop, small enough to attach. */
 const JOURNAL_LINES = '3000';
+/** Lines kept from each control-plane container log and from kubeadm's log. */
+const POD_LOG_LINES = '2000';
 
 /**
  * The guest journals the bundle collects: the whole boot, containerd, and
@@ -68,19 +72,46 @@ export function guestJournals(kubernetes: boolean | undefined): Array<{ name: st
   return [{ name: 'boot', argv: journal('-b') }, ...units.map((unit) => ({ name: unit, argv: journal('-u', unit) }))];
 }
 
+/** The control-plane static pods whose container logs (/var/log/pods/kube-system_<name>-<node>_<uid>/<container>/N.log) the bundle keeps. */
+export const CONTROL_PLANE_PODS = ['kube-apiserver', 'etcd', 'kube-controller-manager', 'kube-scheduler'] as const;
+
+/** Prints the last lines of every log file of one kube-system pod, each under a header naming the file; nothing when there is none. */
+const POD_LOGS_SCRIPT = 'for f in /var/log/pods/kube-system_"$1"-*/*/*.log; do [ -e "$f" ] || continue; printf "==> %s <==\\n" "$f"; tail -n "$2" "$f"; done';
+
 /**
- * Runs a journal command; when sudo itself fails (not installed, or it
- * wants a password), runs journalctl without it so the bundle still holds
- * what the user may read, and says so.
+ * What the bundle reads in the guest of a Kubernetes profile besides the
+ * journals: the containers as the CRI sees them, the control plane's static
+ * pod logs and kubeadm's init log, all as root (through `sudo -n`, as the
+ * journals).
+ */
+export function guestKubernetesFiles(): Array<{ name: string; argv: string[] }> {
+  return [
+    { name: 'guest/crictl-ps.txt', argv: ['sudo', '-n', `${GUEST_BIN_DIR}/crictl`, 'ps', '-a'] },
+    ...CONTROL_PLANE_PODS.map((pod) => ({ name: `guest/pods/${pod}.log`, argv: ['sudo', '-n', 'sh', '-c', POD_LOGS_SCRIPT, 'pod-logs', pod, POD_LOG_LINES] })),
+    { name: 'guest/kubeadm-init.log', argv: ['sudo', '-n', 'tail', '-n', POD_LOG_LINES, KUBEADM_INIT_LOG] },
+  ];
+}
+
+/**
+ * Runs a `sudo -n ...` command in the guest; when sudo itself fails (not
+ * installed, or it wants a password), runs the command without it so the
+ * bundle still holds what the user may read, and says so.
  */
 export async function readGuestJournal(guest: GuestAccessor, argv: readonly string[], signal?: AbortSignal): Promise<{ stdout: string; stderr: string; exitCode: number; withoutSudo: boolean; sudoProblem?: string }> {
   const opts = { timeoutMs: 30_000, ...(signal === undefined ? {} : { signal }) };
   const r = await guest.exec(argv, opts);
   const sudoFailed = argv[0] === 'sudo' && r.exitCode !== 0 && (r.exitCode === 127 || /^sudo: /m.test(r.stderr));
   if (!sudoFailed) return { ...r, withoutSudo: false };
-  const plain = await guest.exec(argv.slice(argv.indexOf('journalctl')), opts);
+  const plain = await guest.exec(argv.slice(argv[1] === '-n' ? 2 : 1), opts);
   const problem = r.stderr.trim().split('\n').filter((l) => l.trim() !== '').slice(-1)[0] ?? `exit ${r.exitCode}`;
   return { ...plain, withoutSudo: true, sudoProblem: problem };
+}
+
+/** A guest command's output as a bundle file: a note when sudo was not used, stderr and the exit code when there is either. */
+function guestFileText(r: Awaited<ReturnType<typeof readGuestJournal>>): string {
+  const note = r.withoutSudo ? `(sudo -n failed in the guest: ${r.sudoProblem}; read without it, so entries of other users and the system may be missing)\n` : '';
+  const failed = r.stderr.trim() !== '' || r.exitCode !== 0;
+  return note + r.stdout + (failed ? `\n--- stderr (exit ${r.exitCode}) ---\n${r.stderr}` : '');
 }
 
 function isContext(x: unknown): x is DoctorContext {
@@ -91,7 +122,8 @@ function isContext(x: unknown): x is DoctorContext {
  * `devcluster logs --bundle`: a zip for a bug report with the doctor's JSON
  * report, the newest command logs, the VM's serial log, the profile's state
  * and, when the guest answers, its boot, containerd and (with Kubernetes)
- * kubelet journals, read as root. Every
+ * kubelet journals, the CRI's containers, the control plane's pod logs and
+ * kubeadm's log, read as root. Every
  * file passes through the redaction of secrets and proxy passwords.
  */
 export async function createSupportBundle(contextOrOptions: DoctorContext | SupportBundleOptions, maybeOptions: SupportBundleOptions = {}): Promise<string> {
@@ -138,14 +170,25 @@ export async function createSupportBundle(contextOrOptions: DoctorContext | Supp
     for (const j of guestJournals(ctx.cluster.kubernetes)) {
       try {
         const r = await readGuestJournal(guest, j.argv, options.signal);
-        const note = r.withoutSudo ? `(sudo -n failed in the guest: ${r.sudoProblem}; read without it, so entries of other users and the system may be missing)\n` : '';
-        files.push({ name: `guest/${j.name}.journal.txt`, text: note + r.stdout + (r.stderr.trim() === '' ? '' : `\n--- stderr (exit ${r.exitCode}) ---\n${r.stderr}`) });
+        files.push({ name: `guest/${j.name}.journal.txt`, text: guestFileText(r) });
         if (r.withoutSudo) notes.push(`The guest's ${j.name} journal was read without sudo: ${r.sudoProblem}.`);
       } catch (e) {
         notes.push(`The ${j.name} journal could not be read: ${(e as Error).message}`);
       }
     }
     if (ctx.cluster.kubernetes === false) notes.push('No kubelet journal: the profile was created without Kubernetes.');
+    else {
+      for (const f of guestKubernetesFiles()) {
+        try {
+          const r = await readGuestJournal(guest, f.argv, options.signal);
+          // A pod that never ran has no log files: say so rather than ship an empty file.
+          files.push({ name: f.name, text: r.stdout === '' && r.stderr === '' && r.exitCode === 0 ? '(no log files)\n' : guestFileText(r) });
+          if (r.withoutSudo) notes.push(`The guest's ${f.name.slice('guest/'.length)} was read without sudo: ${r.sudoProblem}.`);
+        } catch (e) {
+          notes.push(`${f.name} could not be read: ${(e as Error).message}`);
+        }
+      }
+    }
   } else {
     notes.push('No guest journals: no SSH access to a running VM.');
   }

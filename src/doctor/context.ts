@@ -1,6 +1,4 @@
-import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { driverNamesForHelp } from '../../drivers/names.ts';
 import { drivers } from '../../drivers/index.ts';
 import type { HostContext } from '../../drivers/driver.ts';
@@ -14,7 +12,7 @@ import { homePaths, profilePaths } from '../profile/paths.ts';
 import { readStateForDisplay } from '../profile/profiles.ts';
 import { parseSizeMiB } from '../profile/units.ts';
 import { inputError, isDevclusterError } from '../ui/errors.ts';
-import { httpClusterAccessor } from './cluster-http.ts';
+import { httpClusterAccessor, profileTlsFiles } from './cluster-http.ts';
 import type { ClusterAccessor, ClusterState, DoctorContext, ExecFn, GuestAccessor, Thresholds, VmAccessor } from './types.ts';
 import { driverVmAccessor, liveClusterState } from './vm.ts';
 
@@ -172,8 +170,7 @@ export async function createDoctorContext(options: DoctorContextOptions): Promis
   const { cluster, problem: vmProblem } = await liveClusterState(recorded, vm);
   const exec = options.exec ?? run;
   const userHome = env['HOME'] ?? env['USERPROFILE'] ?? homedir();
-  const caFile = join(pPaths.pki, 'ca.crt');
-  const kube = options.kube ?? (cluster.running && cluster.apiServer !== undefined ? httpClusterAccessor(cluster.apiServer, existsSync(caFile) ? caFile : undefined) : undefined);
+  const kube = options.kube ?? (cluster.running && cluster.apiServer !== undefined ? httpClusterAccessor(cluster.apiServer, profileTlsFiles(pPaths.pki)) : undefined);
   return {
     host,
     env,

@@ -18,7 +18,8 @@ export interface KubeconfigFile {
   uid?: number;
   currentContext?: string;
   contexts: Array<{ name: string; cluster?: string; user?: string }>;
-  clusters: Array<{ name: string; server?: string }>;
+  clusters: Array<{ name: string; server?: string; certificateAuthorityData?: string }>;
+  users: Array<{ name: string; clientCertificateData?: string }>;
 }
 
 export interface Kubeconfig {
@@ -29,7 +30,8 @@ export interface Kubeconfig {
   /** The file the current-context came from. */
   currentContextFile?: string;
   context(name: string): { name: string; cluster?: string; user?: string; file: string } | undefined;
-  cluster(name: string): { name: string; server?: string; file: string } | undefined;
+  cluster(name: string): { name: string; server?: string; certificateAuthorityData?: string; file: string } | undefined;
+  user(name: string): { name: string; clientCertificateData?: string; file: string } | undefined;
 }
 
 function named(list: unknown): Array<Record<string, unknown> & { name: string }> {
@@ -43,7 +45,7 @@ function str(v: unknown): string | undefined {
 
 /** Parses one kubeconfig's text; never throws. */
 export function parseKubeconfig(path: string, text: string): KubeconfigFile {
-  const base: KubeconfigFile = { path, exists: true, contexts: [], clusters: [] };
+  const base: KubeconfigFile = { path, exists: true, contexts: [], clusters: [], users: [] };
   const parsed = parseKubeconfigText(text);
   if (parsed.problem !== undefined) return { ...base, problem: parsed.problem };
   const value = parsed.doc.toJS() as unknown;
@@ -60,8 +62,14 @@ export function parseKubeconfig(path: string, text: string): KubeconfigFile {
       return { name: c.name, ...(cluster === undefined ? {} : { cluster }), ...(user === undefined ? {} : { user }) };
     }),
     clusters: named(v['clusters']).map((c) => {
-      const server = str(((c['cluster'] ?? {}) as Record<string, unknown>)['server']);
-      return { name: c.name, ...(server === undefined ? {} : { server }) };
+      const fields = (c['cluster'] ?? {}) as Record<string, unknown>;
+      const server = str(fields['server']);
+      const ca = str(fields['certificate-authority-data']);
+      return { name: c.name, ...(server === undefined ? {} : { server }), ...(ca === undefined ? {} : { certificateAuthorityData: ca }) };
+    }),
+    users: named(v['users']).map((u) => {
+      const cert = str(((u['user'] ?? {}) as Record<string, unknown>)['client-certificate-data']);
+      return { name: u.name, ...(cert === undefined ? {} : { clientCertificateData: cert }) };
     }),
   };
 }
@@ -77,8 +85,8 @@ export async function loadKubeconfig(env: NodeJS.ProcessEnv, userHome: string, p
       text = await readFile(path, 'utf8');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') files.push({ path, exists: false, contexts: [], clusters: [] });
-      else files.push({ path, exists: true, problem: `cannot be read: ${(e as Error).message}`, contexts: [], clusters: [], ...(info === undefined ? {} : { mode: info.mode & 0o777, uid: info.uid }) });
+      if (code === 'ENOENT' || code === 'ENOTDIR') files.push({ path, exists: false, contexts: [], clusters: [], users: [] });
+      else files.push({ path, exists: true, problem: `cannot be read: ${(e as Error).message}`, contexts: [], clusters: [], users: [], ...(info === undefined ? {} : { mode: info.mode & 0o777, uid: info.uid }) });
       continue;
     }
     files.push({ ...parseKubeconfig(path, text), mode: info.mode & 0o777, uid: info.uid });
@@ -104,6 +112,13 @@ export function mergeKubeconfig(source: 'KUBECONFIG' | 'default', files: Kubecon
       for (const f of usable) {
         const c = f.clusters.find((x) => x.name === name);
         if (c !== undefined) return { ...c, file: f.path };
+      }
+      return undefined;
+    },
+    user(name) {
+      for (const f of usable) {
+        const u = f.users.find((x) => x.name === name);
+        if (u !== undefined) return { ...u, file: f.path };
       }
       return undefined;
     },

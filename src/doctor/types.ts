@@ -100,12 +100,20 @@ export interface GuestAccessor {
   close?(): void;
 }
 
-/** The Kubernetes API of the profile's cluster. */
+/** A node's Ready condition: Ready, NotReady (the condition is False), or Unknown (no answer, not registered, condition Unknown). */
+export interface NodeReadiness {
+  status: 'Ready' | 'NotReady' | 'Unknown';
+  reason?: string;
+}
+
+/** The Kubernetes API of the profile's cluster, reached with the profile's CA and admin client certificate. */
 export interface ClusterAccessor {
-  /** GET /readyz (anonymous in kubeadm clusters). */
+  /** GET /readyz. */
   readyz(options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<{ status: number; body: string }>;
   /** gitVersion from GET /version, e.g. v1.31.2. */
   serverVersion(options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<string>;
+  /** The Ready condition of GET /api/v1/nodes/<name> (needs the client certificate). */
+  node?(name: string, options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<NodeReadiness>;
   /** The API server's serving certificate (PEM), read from the TLS handshake. */
   servingCertificate?(options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<string>;
 }

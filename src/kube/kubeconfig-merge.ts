@@ -432,7 +432,7 @@ function decodeCertificate(data: unknown): X509Certificate | undefined {
 }
 
 /** A cluster is devcluster's when it carries the profile's CA; a user when that CA issued its client certificate. */
-function ownsEntry(kind: KubeconfigEntryKind, fields: Record<string, unknown>, ca: X509Certificate): boolean {
+export function ownsEntry(kind: KubeconfigEntryKind, fields: Record<string, unknown>, ca: X509Certificate): boolean {
   if (kind === 'cluster') return decodeCertificate(fields['certificate-authority-data'])?.raw.equals(ca.raw) ?? false;
   if (kind === 'user') {
     const cert = decodeCertificate(fields['client-certificate-data']);

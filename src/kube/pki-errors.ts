@@ -13,6 +13,7 @@ export const PKI_ERRORS = {
     101,
     "A CA certificate or key, or the service-account key, in the profile's pki directory exists but cannot be used (not PEM, key and certificate differ, not a CA, expired); devcluster does not replace a cluster's CA on its own.",
   ),
+  KUBE_PKI_MISSING: errorDef('kubernetes', 101, "The profile's CA or admin client certificate (pki/ca.crt, admin.crt, admin.key) is missing or unreadable, so devcluster cannot write or check its kubeconfig entries; a new PKI would mean a new cluster."),
 };
 
 registerErrors(PKI_ERRORS);

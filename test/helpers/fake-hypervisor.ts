@@ -151,19 +151,29 @@ export async function thawVmProcess(vm: FakeVm): Promise<void> {
 }
 
 // Inside the guest's mount namespace: the seed's user exists (passwd), /var/lib
-// is the guest's own (the readiness marker lives there), then sshd runs in the
-// foreground as the VM's one process (sh execs it, so the pid stays).
+// is the guest's own (the readiness marker lives there), the test's own
+// directories are mounted where it asked, then sshd runs in the foreground as
+// the VM's one process (sh execs it, so the pid stays).
 const BOOT_SCRIPT = [
   'set -e',
   'mount --make-rprivate /',
   'mount --bind "$1" /etc/passwd',
   'mount --bind "$2" /var/lib',
-  'exec /usr/sbin/sshd -D -e -f "$3"',
+  'config="$3"',
+  'shift 3',
+  'while [ "$#" -gt 1 ]; do mount --bind "$1" "$2"; shift 2; done',
+  'exec /usr/sbin/sshd -D -e -f "$config"',
 ].join('\n');
 
 export interface GuestBehaviour {
   /** at-boot: cloud-init finishes at once and writes the readiness marker; never: provisioning hangs. */
   ready: 'at-boot' | 'never';
+  /**
+   * Host directories the guest sees at existing paths of this machine
+   * (/usr/local/bin, /var/log): what a test puts there is what the guest's
+   * commands find, as files and programs installed in a real guest.
+   */
+  mounts?: ReadonlyArray<{ hostDir: string; guestPath: string }>;
 }
 
 interface CloudConfig {
@@ -216,7 +226,8 @@ export async function bootVmProcess(home: string, vm: FakeVm, behaviour: GuestBe
   const console = openSync(vm.serialLog, 'a');
   let child;
   try {
-    child = spawn('unshare', ['--mount', '--', 'sh', '-c', BOOT_SCRIPT, 'fake-guest', join(dir, 'passwd'), varlib, config], {
+    const mounts = (behaviour.mounts ?? []).flatMap((m) => [m.hostDir, m.guestPath]);
+    child = spawn('unshare', ['--mount', '--', 'sh', '-c', BOOT_SCRIPT, 'fake-guest', join(dir, 'passwd'), varlib, config, ...mounts], {
       detached: true,
       stdio: ['ignore', console, console],
     });

@@ -27,6 +27,7 @@ const RUNS: Record<string, string[][]> = {
   delete: [['delete', '-p', 'nope']],
   status: [['status', '-p', 'nope']],
   ip: [['ip', '-p', 'nope']],
+  'update-context': [['update-context', '-p', 'nope']],
   ssh: [['ssh', '-p', 'nope']],
   logs: [['logs']],
   version: [['version']],

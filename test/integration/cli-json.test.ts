@@ -29,6 +29,7 @@ const EXPECTED: Record<string, { args?: string[]; code: number | 'summary'; chec
   stop: { code: 15, check: (d) => assert.deepEqual([(d['error'] as Doc)['id'], (d['error'] as Doc)['exitCode']], ['PROFILE_NOT_FOUND', 15]) },
   delete: { code: 15, check: (d) => assert.equal((d['error'] as Doc)['id'], 'PROFILE_NOT_FOUND') },
   ip: { code: 15, check: (d) => assert.equal((d['error'] as Doc)['id'], 'PROFILE_NOT_FOUND') },
+  'update-context': { code: 15, check: (d) => assert.equal((d['error'] as Doc)['id'], 'PROFILE_NOT_FOUND') },
   status: {
     code: 7,
     check: (d) => {

@@ -112,7 +112,7 @@ const readyzCheck: Check = {
     const failing = readyzFailures(answer.body);
     return fail(`not ready: /readyz answered HTTP ${answer.status}${failing.length > 0 ? ` (${failing.join('; ')})` : ''}`, {
       details: ['The control plane may still be starting; a node that stays unready for minutes has a failing component.'],
-      fix: { description: 'Wait a minute and run the doctor again; if it stays unready, the kubelet journal in the support bundle (devcluster logs --bundle) names the failing component.', commands: [] },
+      fix: { description: 'Wait a minute and run the doctor again; if it stays unready, the support bundle (devcluster logs --bundle) holds the kubelet journal and the API server\'s, etcd\'s, controller manager\'s and scheduler\'s logs, which name the failing component.', commands: [] },
     });
   },
 };
@@ -134,8 +134,12 @@ export function evaluateCertificates(certs: readonly CertificateInfo[], nowMs: n
   const bad = certs.filter((c) => c.notAfter.getTime() <= nowMs || c.notBefore.getTime() > nowMs);
   const soon = certs.filter((c) => !bad.includes(c) && c.notAfter.getTime() - nowMs < warnDays * day);
   const fix = {
-    description: "Renew the cluster's certificates with kubeadm in the VM; the control-plane components load the new ones when they restart.",
-    commands: [{ shell: 'sh' as const, run: 'sudo kubeadm certs renew all', elevated: true, target: 'guest' as const }],
+    description:
+      "`devcluster start` issues the profile's API server and admin certificates (pki/) again when they expire within 30 days and rewrites the kubeconfig entry; in the VM, `kubeadm certs renew all` renews the certificates the control plane serves with, which its components load when they restart. An expired CA cannot be renewed: `devcluster delete` and `devcluster start` make a new cluster.",
+    commands: [
+      { shell: 'sh' as const, run: 'devcluster start', elevated: false },
+      { shell: 'sh' as const, run: 'sudo kubeadm certs renew all', elevated: true, target: 'guest' as const },
+    ],
   };
   if (bad.length > 0) {
     return fail(

@@ -1,10 +1,9 @@
-import { access, chmod, constants } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod } from 'node:fs/promises';
 import { findOnPath } from '../../host/path-search.ts';
 import { fail, pass, skip, warn, errorText } from '../outcome.ts';
 import { loadKubeconfig, sameServer } from '../kubeconfig.ts';
 import type { Kubeconfig } from '../kubeconfig.ts';
-import { addStartupLine, pathLines, shQuote, startupFile, userShell } from '../shell.ts';
+import { addStartupLine, shQuote, startupFile } from '../shell.ts';
 import { powershellArgs } from '../../host/powershell.ts';
 import { withoutKubernetes } from './host.ts';
 import type { Check, CheckContext, Fix, FixCommand } from '../types.ts';
@@ -45,32 +44,6 @@ async function kubectlInfo(ctx: CheckContext): Promise<KubectlInfo> {
   });
 }
 
-function kubectlName(platform: NodeJS.Platform): string {
-  return platform === 'win32' ? 'kubectl.exe' : 'kubectl';
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path, constants.F_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The fix that puts $DEVCLUSTER_HOME/bin first on PATH; automatic for the user's own shell. */
-function pathFix(ctx: CheckContext, automatic: boolean, description: string): Fix {
-  const commands = pathLines(ctx.paths.bin, ctx.userHome, ctx.host.platform);
-  const shell = userShell(ctx.env, ctx.host.platform);
-  const mine = commands.find((c) => c.shell === shell);
-  return {
-    description,
-    commands,
-    requires: ['new-shell'],
-    ...(automatic && mine !== undefined ? { apply: (c: CheckContext) => applyShellLine(c, mine), applyDescription: applyText(mine) } : {}),
-  };
-}
-
 export function applyText(command: FixCommand): string {
   return command.file === undefined ? `run the ${command.shell} command` : `add the ${command.shell} line to ${command.file}`;
 }
@@ -91,7 +64,7 @@ const kubectlCheck: Check = {
   title: 'kubectl',
   category: 'tools',
   inapplicable: withoutKubernetes,
-  looksAt: 'kubectl on PATH and its client version; devcluster\'s own copy in $DEVCLUSTER_HOME/bin',
+  looksAt: 'kubectl on PATH and its client version (`devcluster kubectl` needs none: it runs a kubectl of the cluster\'s version)',
   exitCode: 104,
   async run(ctx) {
     const info = await kubectlInfo(ctx);
@@ -99,17 +72,16 @@ const kubectlCheck: Check = {
       if (info.version === undefined) return warn(`${info.path} does not run: ${info.problem ?? 'no version'}`);
       return pass(`${info.version} (${info.path})`);
     }
-    const own = join(ctx.paths.bin, kubectlName(ctx.host.platform));
-    if (await exists(own)) {
-      return fail(`kubectl is not on PATH; there is one in ${ctx.paths.bin}, which is not on PATH`, {
-        fix: pathFix(ctx, true, "Add devcluster's bin directory to PATH in your shell's startup file, then open a new terminal."),
-      });
-    }
     return warn('kubectl is not on PATH; it is the tool to use the Kubernetes of a cluster', {
+      details: [`\`devcluster kubectl${profileFlag(ctx)} -- <args>\` runs a kubectl of the cluster's version without one on PATH.`],
       fix: { description: 'Install kubectl with your package manager, or from kubernetes.io, in a version within one minor version of the cluster.', commands: [] },
     });
   },
 };
+
+function profileFlag(ctx: CheckContext): string {
+  return ctx.profile === 'devcluster' ? '' : ` -p ${ctx.profile}`;
+}
 
 const skewCheck: Check = {
   id: 'KUBECTL_VERSION_SKEW',
@@ -137,10 +109,10 @@ const skewCheck: Check = {
     const client = minorOf(info.version);
     const skew = client === undefined ? 0 : Math.abs(client - (minorOf(server) ?? 0));
     if (skew > 1) {
-      const own = join(ctx.paths.bin, kubectlName(ctx.host.platform));
-      const fix = (await exists(own))
-        ? pathFix(ctx, true, `Use the kubectl in ${ctx.paths.bin}: put that directory first on PATH.`)
-        : { description: `Install a kubectl within one minor version of the cluster's ${server}.`, commands: [] };
+      const fix = {
+        description: `Use \`devcluster kubectl${profileFlag(ctx)} -- <args>\`, which runs a kubectl of the cluster's version, or install a kubectl within one minor version of the cluster's ${server}.`,
+        commands: [],
+      };
       return warn(`kubectl ${info.version} is ${skew} minor versions from the cluster's ${server}; kubectl supports one minor version of difference`, { fix });
     }
     return pass(`kubectl ${info.version}, cluster ${server} (from ${from})`);
@@ -270,7 +242,10 @@ const staleCheck: Check = {
     }
     if (!sameServer(cluster.server, want)) {
       return fail(`context "${ctx.profile}" points at ${cluster.server} but the cluster listens on ${want}`, {
-        details: [`The entry is in ${cluster.file}. An address changes when the VM gets a new IP or port.`],
+        details: [
+          `The entry is in ${cluster.file}. An address changes when the VM gets a new IP or port.`,
+          `\`devcluster update-context${profileFlag(ctx)}\` writes the whole entry again (server, CA and client certificate).`,
+        ],
         fix: setServer(cluster.file),
         related: ['kubernetes/minikube#4029', 'kubernetes/minikube#8760'],
       });
