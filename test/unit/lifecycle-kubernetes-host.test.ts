@@ -27,6 +27,9 @@ import { clusterStatus, kubeletStatus } from '../../src/cluster/status.ts';
 import { updateContext } from '../../src/cluster/update-context.ts';
 import { showLogs } from '../../src/cluster/logs.ts';
 import { nodeReadiness } from '../../src/doctor/cluster-http.ts';
+import { createDoctorContext } from '../../src/doctor/context.ts';
+import { runChecks } from '../../src/doctor/runner.ts';
+import type { VmAccessor } from '../../src/doctor/types.ts';
 import { createClusterPki } from '../../src/kube/pki.ts';
 import { mergeClusterIntoKubeconfig } from '../../src/kube/kubeconfig-merge.ts';
 import { writeJsonAtomic } from '../../src/profile/atomic.ts';
@@ -300,6 +303,31 @@ describe('status of a Kubernetes profile', { skip }, () => {
     const unfinished = await status(c);
     assert.deepEqual([unfinished.apiServer, unfinished.kubeconfig, unfinished.exitCode], ['Nonexistent', 'Misconfigured', 7]);
     assert.deepEqual(unfinished.findings.map((f) => f.fix), [`devcluster start -p ${PROFILE}`, `devcluster start -p ${PROFILE}`]);
+  });
+});
+
+describe('the doctor against a Kubernetes profile', { skip }, () => {
+  after(cleanup);
+
+  test('its cluster checks present the admin certificate (the API server refuses anonymous requests) and verify the server with the profile\'s CA', async () => {
+    const c = await kubernetesCluster();
+    const running: VmAccessor = { state: async () => 'running', details: async () => ({}) };
+    const ctx = await createDoctorContext({ home: c.home, profileFlag: PROFILE, env: { HOME: c.root, KUBECONFIG: process.env['KUBECONFIG'] }, vm: running });
+    const results = await runChecks(ctx, { only: ['K8S_APISERVER_NOT_READY', 'KUBECONFIG_STALE_SERVER'] });
+    assert.deepEqual(results.map((r) => [r.id, r.status, r.summary]), [
+      ['K8S_APISERVER_NOT_READY', 'pass', 'ready (/readyz answered ok)'],
+      ['KUBECONFIG_STALE_SERVER', 'pass', `${PROFILE} -> ${c.url}`],
+    ]);
+    assert.equal(c.api.anonymous, 0);
+    assert.equal(await ctx.kube?.node?.(PROFILE).then((n) => n.status), 'Ready');
+
+    // A server whose certificate the profile's CA did not issue is not taken for the cluster.
+    const pki = profilePaths(c.home, PROFILE).pki;
+    await writeFile(join(pki, 'ca.crt'), OTHER_CA);
+    const other = await createDoctorContext({ home: c.home, profileFlag: PROFILE, env: { HOME: c.root }, vm: running });
+    const [r] = await runChecks(other, { only: ['K8S_APISERVER_NOT_READY'] });
+    assert.equal(r?.status, 'fail');
+    assert.match(r?.summary ?? '', /^GET \/readyz failed: .*(self.signed|unable to verify|certificate)/i);
   });
 });
 
