@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { downloadBundle } from '../kube/bundle-download.ts';
+import { downloadBundle, refuseOffline } from '../kube/bundle-download.ts';
 import { createBundleStaging, findBundle, installBundle } from '../kube/bundle-store.ts';
 import type { FoundBundle } from '../kube/bundle-store.ts';
 import { goArch, releaseUrlsFrom } from '../kube/release-urls.ts';
@@ -29,13 +29,7 @@ export async function resolveStartVersion(p: OpenProfile, signal: AbortSignal): 
   const created = p.state.state?.created?.kubernetesVersion;
   const offline = p.settings['offline'] === true;
   const version = created ?? (await resolveKubernetesVersion(String(p.settings['kubernetes-version']), { releaseUrl: releaseUrlsFrom(p.settings).kubernetes, offline, signal }));
-  if (offline && (await findBundle(p.home, version)) === undefined) {
-    throw new DevclusterError('KUBE_BUNDLE_MISSING', `there is no cached node bundle for Kubernetes ${version}, and offline forbids downloading it`, {
-      advice: `Build it from the Go module proxy with \`devcluster bundle build --kubernetes-version ${version}\`, import one with \`devcluster bundle import <dir|archive>\`, or start without --offline to download it.`,
-      input: true,
-      details: { version },
-    });
-  }
+  if (offline && (await findBundle(p.home, version)) === undefined) throw refuseOffline('the node bundle', version);
   return version;
 }
 

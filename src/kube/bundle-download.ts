@@ -77,10 +77,12 @@ function requireArch(arch: string): BundleArchitecture {
   });
 }
 
-function refuseOffline(what: string, version: string): DevclusterError {
+export function refuseOffline(what: string, version: string): DevclusterError {
   return new DevclusterError('KUBE_DOWNLOAD_OFFLINE', `${what} for Kubernetes ${version} is not cached, and offline is set`, {
     advice: `Run once with offline=false to download it, or put a bundle in the cache: devcluster bundle import <dir|archive>, or devcluster bundle build --kubernetes-version ${version}.`,
     details: { version },
+    // The offline setting asked for this refusal: nothing ran, so no command log is kept either.
+    input: true,
   });
 }
 

@@ -32,7 +32,7 @@ export interface NodeFilesInput {
 const CONTAINERD_UNIT = `[Unit]
 Description=containerd container runtime (devcluster node bundle)
 Documentation=https://containerd.io
-After=network.target dbus.service local-fs.target
+After=network.target dbus.service local-fs.target iptables.service
 
 [Service]
 ExecStartPre=-/sbin/modprobe overlay

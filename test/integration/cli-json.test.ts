@@ -25,7 +25,7 @@ type Doc = Record<string, unknown>;
  * added to the tree without a row here fails the test.
  */
 const EXPECTED: Record<string, { args?: string[]; code: number | 'summary'; check(doc: Doc): void }> = {
-  start: { args: ['--offline'], code: 29, check: (d) => assert.equal((d['error'] as Doc)['id'], 'KUBE_BUNDLE_MISSING') },
+  start: { args: ['--offline'], code: 43, check: (d) => assert.equal((d['error'] as Doc)['id'], 'KUBE_DOWNLOAD_OFFLINE') },
   stop: { code: 15, check: (d) => assert.deepEqual([(d['error'] as Doc)['id'], (d['error'] as Doc)['exitCode']], ['PROFILE_NOT_FOUND', 15]) },
   delete: { code: 15, check: (d) => assert.equal((d['error'] as Doc)['id'], 'PROFILE_NOT_FOUND') },
   ip: { code: 15, check: (d) => assert.equal((d['error'] as Doc)['id'], 'PROFILE_NOT_FOUND') },

@@ -46,7 +46,7 @@ const INVALID: Array<{ args: string[]; id: string; env?: Record<string, string> 
   { args: ['start', '--no-kubernetes', '--cpus', 'abc'], id: 'CONFIG_INVALID_VALUE' },
   { args: ['start', '--no-kubernetes', '-p', 'fresh', '--memory', '64g'], id: 'HOST_MEMORY_TOO_LOW' },
   { args: ['start', '--no-kubernetes', '--driver', 'docker'], id: 'DRIVER_UNKNOWN' },
-  { args: ['start', '--offline'], id: 'KUBE_BUNDLE_MISSING' },
+  { args: ['start', '--offline'], id: 'KUBE_DOWNLOAD_OFFLINE' },
   { args: ['start', '--kubernetes-version', 'v1.30.0'], id: 'KUBERNETES_VERSION_UNSUPPORTED' },
   { args: ['stop', '--timeout', 'soon'], id: 'USAGE_INVALID_ARGUMENT' },
   { args: ['stop', '-p', 'nope'], id: 'PROFILE_NOT_FOUND' },

@@ -266,7 +266,7 @@ describe('start over the fake driver', { skip }, () => {
     // Kubernetes offline without a cached node bundle is refused before anything is written, too.
     const before = await snapshotTree(home);
     const driver = new FakeDriver();
-    await assert.rejects(startCluster(startOptions(home, driver, { kubernetes: true, flags: { offline: 'true' } })), isError('KUBE_BUNDLE_MISSING'));
+    await assert.rejects(startCluster(startOptions(home, driver, { kubernetes: true, flags: { offline: 'true' } })), isError('KUBE_DOWNLOAD_OFFLINE'));
     assert.deepEqual(await snapshotTree(home), before);
     assert.deepEqual(driver.calls(), [], 'the driver was not asked anything');
   });
