@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { downloadBundle, refuseOffline } from '../kube/bundle-download.ts';
 import { createBundleStaging, findBundle, installBundle } from '../kube/bundle-store.ts';
@@ -42,21 +43,27 @@ export async function ensureBundle(p: OpenProfile, version: string, signal: Abor
   }
   const urls = releaseUrlsFrom(p.settings);
   const staging = await createBundleStaging(p.home);
-  await downloadBundle({
-    version,
-    arch: guestArch(),
-    urls,
-    stagingDir: staging,
-    partDir: join(homePaths(p.home).kubernetesCache, '.downloads'),
-    offline: p.settings['offline'] === true,
-    signal,
-    onProgress: (e) => {
-      if (e.kind === 'download') update(describeProgress(`downloading ${e.artifact} (${e.index}/${e.count})`, e.progress));
-      else if (e.kind === 'reused') update(`${e.artifact} already downloaded (${e.index}/${e.count})`);
-      else if (e.kind === 'extract') update('unpacking');
-      else update(`reading ${e.count} checksum files`);
-    },
-  });
+  try {
+    await downloadBundle({
+      version,
+      arch: guestArch(),
+      urls,
+      stagingDir: staging,
+      partDir: join(homePaths(p.home).kubernetesCache, '.downloads'),
+      offline: p.settings['offline'] === true,
+      signal,
+      onProgress: (e) => {
+        if (e.kind === 'download') update(describeProgress(`downloading ${e.artifact} (${e.index}/${e.count})`, e.progress));
+        else if (e.kind === 'reused') update(`${e.artifact} already downloaded (${e.index}/${e.count})`);
+        else if (e.kind === 'extract') update('unpacking');
+        else update(`reading ${e.count} checksum files`);
+      },
+    });
+  } catch (e) {
+    // Verified artifacts wait in .downloads for the next try; the half-made bundle goes.
+    await rm(staging, { recursive: true, force: true });
+    throw e;
+  }
   const installed = await installBundle(p.home, staging, 'download', { origin: urls.kubernetes, signal, onStatus: update });
   return { dir: installed.dir, manifest: installed.manifest };
 }

@@ -11,6 +11,27 @@ export const SERVICE_SUBNET = '10.96.0.0/12';
 export const DNS_DOMAIN = 'cluster.local';
 export const GUEST_KUBEADM_CONFIG = '/etc/kubernetes/devcluster-kubeadm.yaml';
 export const GUEST_ADMIN_KUBECONFIG = '/etc/kubernetes/admin.conf';
+/** kubeadm applies the patches in this directory to the static pod manifests it writes. */
+export const GUEST_KUBEADM_PATCHES = '/etc/kubernetes/devcluster-patches';
+
+const CONTROL_PLANE_COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler'] as const;
+/** 10 s apart: 20 minutes for a component to answer its first health check. */
+const STARTUP_PROBE_FAILURES = 120;
+
+/**
+ * kubeadm's static pods give a component 24 startup probes 10 s apart (about
+ * four minutes) before the kubelet kills it. Under software emulation the API
+ * server took longer than that and was restarted before it ever served: these
+ * strategic-merge patches give every control-plane component 20 minutes.
+ * Liveness after startup is kubeadm's own.
+ */
+export function staticPodPatches(): Array<{ path: string; content: string; mode: number }> {
+  return CONTROL_PLANE_COMPONENTS.map((name) => ({
+    path: `${GUEST_KUBEADM_PATCHES}/${name}+strategic.yaml`,
+    content: stringify({ spec: { containers: [{ name, startupProbe: { failureThreshold: STARTUP_PROBE_FAILURES } }] } }),
+    mode: 0o644,
+  }));
+}
 
 export interface KubeadmConfigInput {
   kubernetesVersion: string;
@@ -41,6 +62,7 @@ export function kubeadmConfig(input: KubeadmConfigInput): string {
       imagePullPolicy: 'IfNotPresent',
       kubeletExtraArgs: [{ name: 'node-ip', value: input.advertiseAddress }],
     },
+    patches: { directory: GUEST_KUBEADM_PATCHES },
     // Under software emulation the control plane needs minutes, not kubeadm's
     // defaults (4m for the components, 1m for an API call): kubeadm creates the
     // admin's ClusterRoleBinding with the API call limit while the API server

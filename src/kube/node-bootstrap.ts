@@ -4,7 +4,7 @@ import type { SshSession } from '../ssh/session.ts';
 import { DevclusterError } from '../ui/errors.ts';
 import type { BundleManifest } from './bundle-manifest.ts';
 import { finishBundleInstall, importBundleImages, installBundleInGuest, writeGuestFiles } from './guest-bundle.ts';
-import { CONTROL_PLANE_NAME, GUEST_ADMIN_KUBECONFIG, GUEST_KUBEADM_CONFIG, NODE_POD_CIDR } from './kubeadm-config.ts';
+import { CONTROL_PLANE_NAME, GUEST_ADMIN_KUBECONFIG, GUEST_KUBEADM_CONFIG, NODE_POD_CIDR, staticPodPatches } from './kubeadm-config.ts';
 import { GUEST_BIN_DIR, MIRRORED_REGISTRIES, nodeFiles } from './node-files.ts';
 import type { GuestFile } from './node-files.ts';
 import './bootstrap-errors.ts';
@@ -146,17 +146,20 @@ export async function startControlPlane(ssh: SshSession, input: ControlPlaneInpu
     await ssh.run(sudo('systemctl enable kubelet >/dev/null 2>&1; systemctl start kubelet'));
     return 'warm';
   }
+  await ssh.run(sudo('mkdir -p /var/log/devcluster'));
   const leftovers = await ssh.exec(sudo(`test -e ${GUEST_ADMIN_KUBECONFIG} || test -d /etc/kubernetes/manifests -a -n "$(ls -A /etc/kubernetes/manifests 2>/dev/null)"`));
   if (leftovers.code === 0) {
     progress('an earlier kubeadm init did not finish; resetting it');
-    await ssh.run(sudo(`${GUEST_BIN_DIR}/kubeadm reset --force --cleanup-tmp-dir >/dev/null 2>&1`), { timeoutMs: 5 * 60_000 });
+    // kubeadm reset left pods of the first attempt running in our slow guests; crictl removes what it missed.
+    await ssh.run(sudo(`${GUEST_BIN_DIR}/kubeadm reset --force --cleanup-tmp-dir >/var/log/devcluster/kubeadm-reset.log 2>&1; ${GUEST_BIN_DIR}/crictl rmp --all --force >/dev/null`), { timeoutMs: 10 * 60_000 });
   }
   const files: GuestFile[] = [
     { path: GUEST_KUBEADM_CONFIG, content: input.kubeadmConfig, mode: 0o600 },
+    ...staticPodPatches(),
     ...input.pki.map((f) => ({ path: `/etc/kubernetes/pki/${f.path}`, content: f.content, mode: f.mode })),
   ];
   await writeGuestFiles(ssh, files);
-  await ssh.run(sudo('systemctl enable kubelet >/dev/null 2>&1; mkdir -p /var/log/devcluster'));
+  await ssh.run(sudo('systemctl enable kubelet >/dev/null 2>&1'));
   progress('kubeadm init (minutes under software emulation)');
   const watcher = new AbortController();
   const watching = followLog(ssh, KUBEADM_INIT_LOG, progress, watcher.signal);
