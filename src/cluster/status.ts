@@ -185,7 +185,9 @@ async function kubernetesStatus(p: OpenProfile, s: ProfileState, vm: { host: Hos
     try {
       answer = await kube.readyz({ signal, timeoutMs: 5000 });
     } catch (e) {
-      apiServer = 'Unreachable';
+      // No connection is Unreachable; a TLS refusal (a server the profile's CA did not certify) is an Error.
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      apiServer = /^(ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|EADDRNOTAVAIL|ENOTFOUND|EAI_AGAIN)$/.test(code) || /^no answer from /.test((e as Error).message) ? 'Unreachable' : 'Error';
       findings.push({ component: 'apiServer', message: `GET ${server}/readyz failed: ${(e as Error).message}`, fix: `devcluster doctor${flag}` });
     }
     if (answer !== undefined) {

@@ -253,6 +253,12 @@ describe('status of a Kubernetes profile', { skip }, () => {
     c.api.node = { status: 404, body: { kind: 'Status', message: `nodes "${PROFILE}" not found` } };
     assert.equal((await status(c)).node, 'Unknown');
     c.api.node = { status: 200, body: readyNode('True') };
+
+    c.server.close();
+    c.server.closeAllConnections();
+    const gone = await status(c);
+    assert.deepEqual([gone.apiServer, gone.exitCode], ['Unreachable', 2]);
+    assert.match(gone.findings.find((f) => f.component === 'apiServer')?.message ?? '', /ECONNREFUSED/);
   });
 
   test('a kubeconfig entry that points elsewhere is Misconfigured (bit 4) with update-context as the fix, which repairs it', async () => {
@@ -328,6 +334,8 @@ describe('the doctor against a Kubernetes profile', { skip }, () => {
     const [r] = await runChecks(other, { only: ['K8S_APISERVER_NOT_READY'] });
     assert.equal(r?.status, 'fail');
     assert.match(r?.summary ?? '', /^GET \/readyz failed: .*(self.signed|unable to verify|certificate)/i);
+    const s = await status(c);
+    assert.deepEqual([s.apiServer, s.kubeconfig], ['Error', 'Misconfigured'], 'a TLS refusal is an Error, not a missing connection');
   });
 });
 
