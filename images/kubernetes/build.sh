@@ -9,12 +9,15 @@ umask 022
 
 usage() {
   cat <<'EOF'
-Usage: build.sh VERSION OUT_DIR [--parts LIST]
+Usage: build.sh VERSION OUT_DIR [--parts LIST] [--versions FILE]
 
-  VERSION        a Kubernetes release, e.g. v1.37.2
-  OUT_DIR        where the bundle goes (created if missing)
-  --parts LIST   comma-separated subset of: kubernetes,etcd,containerd,runc,
-                 crictl,cni,coredns,pause,images,manifest (default: all, in order)
+  VERSION          a Kubernetes release, e.g. v1.37.2
+  OUT_DIR          where the bundle goes (created if missing)
+  --parts LIST     comma-separated subset of: kubernetes,etcd,containerd,runc,
+                   crictl,cni,coredns,pause,images,manifest (default: all, in order)
+  --versions FILE  the containerd, runc, crictl and CNI plugin versions for
+                   VERSION, in versions.env's form (default: versions.env beside
+                   this script, the pins of v1.37.2)
 
 Environment:
   DEVCLUSTER_GO_CACHE  Go module and build caches, kept outside the repository
@@ -35,10 +38,11 @@ readonly ALL_PARTS=kubernetes,etcd,containerd,runc,crictl,cni,coredns,pause,imag
 (($# >= 2)) || { usage >&2; exit 2; }
 version=$1 out=$2
 shift 2
-parts=$ALL_PARTS
+parts=$ALL_PARTS versions_file=$here/versions.env
 while (($#)); do
   case $1 in
     --parts) (($# >= 2)) || die "--parts needs a value"; parts=$2; shift 2 ;;
+    --versions) (($# >= 2)) || die "--versions needs a file"; versions_file=$2; shift 2 ;;
     *) die "unknown argument: $1" ;;
   esac
 done
@@ -49,19 +53,21 @@ for p in ${parts//,/ }; do
   [[ ,$ALL_PARTS, == *,"$p",* ]] || die "unknown part '$p' (known: $ALL_PARTS)"
 done
 want() { [[ ,$parts, == *,"$1",* ]]; }
+[[ -f $versions_file && -r $versions_file ]] || die "--versions: '$versions_file' is not a readable file"
+readonly versions_file
 
-# versions.env is read, not executed: only known keys with version-shaped values.
+# The versions file is read, not executed: only known keys with version-shaped values.
 declare -A pin=()
 n=0
 while IFS= read -r line || [[ -n $line ]]; do
   n=$((n + 1))
   [[ $line =~ ^[[:space:]]*(#.*)?$ ]] && continue
   [[ $line =~ ^(CONTAINERD|RUNC|CNI_PLUGINS|CRI_TOOLS)_VERSION=(v[0-9]+\.[0-9]+\.[0-9]+)$ ]] ||
-    die "versions.env:$n: expected one of CONTAINERD_VERSION, RUNC_VERSION, CNI_PLUGINS_VERSION, CRI_TOOLS_VERSION=vX.Y.Z, got '$line'"
+    die "$versions_file:$n: expected one of CONTAINERD_VERSION, RUNC_VERSION, CNI_PLUGINS_VERSION, CRI_TOOLS_VERSION=vX.Y.Z, got '$line'"
   pin[${BASH_REMATCH[1]}]=${BASH_REMATCH[2]}
-done <"$here/versions.env"
+done <"$versions_file"
 for key in CONTAINERD RUNC CNI_PLUGINS CRI_TOOLS; do
-  [[ -n ${pin[$key]:-} ]] || die "versions.env does not set ${key}_VERSION"
+  [[ -n ${pin[$key]:-} ]] || die "$versions_file does not set ${key}_VERSION"
 done
 readonly CONTAINERD_VERSION=${pin[CONTAINERD]} RUNC_VERSION=${pin[RUNC]}
 readonly CNI_PLUGINS_VERSION=${pin[CNI_PLUGINS]} CRI_TOOLS_VERSION=${pin[CRI_TOOLS]}
@@ -69,7 +75,9 @@ readonly CNI_PLUGINS_VERSION=${pin[CNI_PLUGINS]} CRI_TOOLS_VERSION=${pin[CRI_TOO
 command -v go >/dev/null || die "go is not on PATH"
 go_cache=${DEVCLUSTER_GO_CACHE:-/var/cache/devcluster-test/go}
 export GOMODCACHE=$go_cache/mod GOCACHE=$go_cache/build
-export GOOS=linux GOARCH=amd64 GOFLAGS=-buildvcs=false
+# -modcacherw: Go otherwise makes the module cache read-only, and deleting
+# it would need a chmod first.
+export GOOS=linux GOARCH=amd64 GOFLAGS="-buildvcs=false -modcacherw"
 readonly work=$go_cache/work parallel=${BUILD_PARALLEL:-$(nproc)}
 mkdir -p "$GOMODCACHE" "$GOCACHE" "$work" "$out"
 out=$(cd "$out" && pwd)
@@ -381,6 +389,7 @@ write_manifest() {
 }
 
 say "building $version into $out (parts: $parts; caches in $go_cache; go $(go env GOVERSION))"
+say "pins from $versions_file: containerd $CONTAINERD_VERSION, runc $RUNC_VERSION, crictl $CRI_TOOLS_VERSION, CNI plugins $CNI_PLUGINS_VERSION"
 want kubernetes && timed kubernetes build_kubernetes
 want etcd && timed etcd build_etcd
 want containerd && timed containerd build_containerd

@@ -8,14 +8,17 @@ import './bundle-errors.ts';
 import { buildStagingDir, bundleCacheDir, installBundle } from './bundle-store.ts';
 import type { InstalledBundle } from './bundle-store.ts';
 import { kubernetesRelease, unsupportedVersionError } from './versions.ts';
+import type { KubernetesRelease } from './versions.ts';
 import { homePaths } from '../profile/paths.ts';
+import { writeFileAtomic } from '../profile/atomic.ts';
 import { acquireProfileLock } from '../profile/lock.ts';
 import { imagesDir } from '../image/package-root.ts';
 
 /**
- * `bundle build`: images/kubernetes/build.sh VERSION <cache>/.staging-build-VERSION,
- * then installBundle. The staging directory is fixed per version and kept
- * when the build fails or is interrupted; with Go's module and build caches
+ * `bundle build`: images/kubernetes/build.sh VERSION <cache>/.staging-build-VERSION
+ * --versions <Go caches>/work/versions-VERSION.env (the release's pins from
+ * versions.ts), then installBundle. The staging directory is fixed per
+ * version and kept when the build fails or is interrupted; with Go's module and build caches
  * (DEVCLUSTER_GO_CACHE, default <home>/cache/go) a second run only relinks.
  * What the recipe needs is checked before it starts, since its own checks
  * come late (runc's, after the Kubernetes binaries' long first build).
@@ -96,6 +99,27 @@ export interface BuildBundleOptions {
 const STEP_PREFIX = 'kube-bundle: ';
 
 /**
+ * build.sh's --versions file for a release: the recipe's own versions.env
+ * holds the default release's pins only, and a bundle built with another
+ * release's pins would differ from the downloaded bundle of that version.
+ */
+export function recipeVersionsFile(release: KubernetesRelease): string {
+  return [
+    `# Written by devcluster bundle build for Kubernetes ${release.version} (src/kube/versions.ts); read by images/kubernetes/build.sh --versions.`,
+    `CONTAINERD_VERSION=${release.containerd}`,
+    `RUNC_VERSION=${release.runc}`,
+    `CNI_PLUGINS_VERSION=${release.cniPlugins}`,
+    `CRI_TOOLS_VERSION=${release.crictl}`,
+    '',
+  ].join('\n');
+}
+
+/** Beside build.sh's generated wrapper modules, outside the staging directory, whose every file goes into the bundle. */
+export function recipeVersionsPath(goCache: string, version: string): string {
+  return join(goCache, 'work', `versions-${version}.env`);
+}
+
+/**
  * Runs build.sh ("$@") in a process group of its own and, when this shell is
  * told to stop (devcluster interrupted, the time limit), stops the whole
  * group: killing only the script would leave its go build running on, an
@@ -114,7 +138,8 @@ done`;
 export async function buildBundle(options: BuildBundleOptions): Promise<InstalledBundle> {
   const { home, version } = options;
   const env = options.env ?? process.env;
-  if (kubernetesRelease(version) === undefined) throw unsupportedVersionError(version, '--kubernetes-version');
+  const release = kubernetesRelease(version);
+  if (release === undefined) throw unsupportedVersionError(version, '--kubernetes-version');
   const refused = checkBundleBuildHost(options.host ?? (await bundleBuildHost(env)));
   if (refused !== undefined) throw refused;
   const script = join(imagesDir(), 'kubernetes', 'build.sh');
@@ -138,12 +163,14 @@ export async function buildBundle(options: BuildBundleOptions): Promise<Installe
     const goCache = env['DEVCLUSTER_GO_CACHE'] !== undefined && env['DEVCLUSTER_GO_CACHE'] !== '' ? env['DEVCLUSTER_GO_CACHE'] : homePaths(home).goCache;
     const resumed = await access(staging).then(() => true, () => false);
     await mkdir(staging, { recursive: true, mode: 0o755 });
+    const versionsFile = recipeVersionsPath(goCache, version);
+    await writeFileAtomic(versionsFile, recipeVersionsFile(release));
     options.onStatus?.(resumed
       ? `Continuing the interrupted build of Kubernetes ${version} in ${staging} (Go caches: ${goCache})`
       : `Building the Kubernetes ${version} node bundle from Go modules (Go caches: ${goCache}; a first build takes about an hour, a rebuild minutes)`);
     let lastError = '';
     try {
-      await run('bash', ['-c', GROUP_WRAPPER, 'kube-bundle-build', script, version, staging], {
+      await run('bash', ['-c', GROUP_WRAPPER, 'kube-bundle-build', script, version, staging, '--versions', versionsFile], {
         timeoutMs: options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS,
         env: { ...env, DEVCLUSTER_GO_CACHE: goCache },
         ...(options.signal === undefined ? {} : { signal: options.signal }),
@@ -167,7 +194,10 @@ export async function buildBundle(options: BuildBundleOptions): Promise<Installe
         });
       }
       if (!isDevclusterError(e) || (e.id !== 'HOST_COMMAND_FAILED' && e.id !== 'HOST_COMMAND_TIMEOUT')) throw e;
-      const lines = typeof e.details['stderrTail'] === 'string' ? (e.details['stderrTail'] as string).trim().split('\n') : [];
+      // The wrapper's job control reports the script's exit ("[1]+  Exit 1  bash "$@""): not the cause.
+      const lines = typeof e.details['stderrTail'] === 'string'
+        ? (e.details['stderrTail'] as string).trim().split('\n').filter((l) => !/^\[\d+\][+-]?\s/.test(l))
+        : [];
       const why = lastError !== '' ? lastError : ([...lines].reverse().find((l) => /error|cannot|missing|not found/i.test(l)) ?? lines.at(-1) ?? '');
       throw new DevclusterError('KUBE_BUNDLE_BUILD_FAILED', `the Kubernetes ${version} bundle build failed${e.id === 'HOST_COMMAND_TIMEOUT' ? ' (timed out)' : ''}${why === '' ? '' : `: ${why}`}`, {
         advice: `The files built so far stay in ${staging} and Go's caches in ${goCache}: fix the cause and run \`devcluster bundle build --kubernetes-version ${version}\` again to continue. The log file has the build's whole output.`,
