@@ -143,16 +143,22 @@ export async function importBundleImages(ssh: SshSession, manifest: BundleManife
 }
 
 /**
- * Writes files as root, each only when its content differs. Returns the paths
- * that changed, so the caller restarts only what must be restarted.
+ * Writes files as root, each only when its content differs (one sha256sum
+ * over all of them first, so an unchanged node costs one command). Returns
+ * the paths that changed, so the caller restarts only what must be restarted.
  */
 export async function writeGuestFiles(ssh: SshSession, files: readonly GuestFile[]): Promise<string[]> {
-  const changed: string[] = [];
-  for (const f of files) {
-    const path = quoteShellArg(f.path);
-    const script = `t=$(mktemp) && cat >"$t" && if cmp -s "$t" ${path}; then rm -f "$t"; echo unchanged; else install -D -m ${f.mode.toString(8)} "$t" ${path} && rm -f "$t" && echo changed; fi`;
-    const r = await ssh.run(sudo(script), { input: f.content });
-    if (r.stdout.trim() === 'changed') changed.push(f.path);
+  if (files.length === 0) return [];
+  const present = await ssh.exec(sudo(`sha256sum -- ${files.map((f) => quoteShellArg(f.path)).join(' ')} 2>/dev/null`));
+  const digests = new Map<string, string>();
+  for (const line of present.stdout.split('\n')) {
+    const m = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
+    if (m !== null) digests.set(m[2] as string, m[1] as string);
   }
-  return changed;
+  const changed = files.filter((f) => digests.get(f.path) !== createHash('sha256').update(f.content).digest('hex'));
+  for (const f of changed) {
+    const path = quoteShellArg(f.path);
+    await ssh.run(sudo(`t=$(mktemp) && cat >"$t" && install -D -m ${f.mode.toString(8)} "$t" ${path} && rm -f "$t"`), { input: f.content });
+  }
+  return changed.map((f) => f.path);
 }

@@ -143,6 +143,9 @@ export async function isInitialized(ssh: SshSession): Promise<boolean> {
  */
 export async function startControlPlane(ssh: SshSession, input: ControlPlaneInput, progress: Progress): Promise<'initialized' | 'warm'> {
   if (await isInitialized(ssh)) {
+    // A certificate the host reissued (expiring, a new address) replaces the guest's copy; the API server reloads its serving certificate from the file.
+    const changed = await writeGuestFiles(ssh, input.pki.map((f) => ({ path: `/etc/kubernetes/pki/${f.path}`, content: f.content, mode: f.mode })));
+    if (changed.length > 0) progress(`updated ${changed.map((f) => f.replace('/etc/kubernetes/pki/', '')).join(', ')}`);
     await ssh.run(sudo('systemctl enable kubelet >/dev/null 2>&1; systemctl start kubelet'));
     return 'warm';
   }

@@ -125,6 +125,10 @@ describe('Kubernetes in the QEMU guest (software emulation)', { skip }, () => {
     assert.equal(ok(kubectl('config', 'view', '-o', 'jsonpath={.contexts[?(@.name=="other")].context.namespace}'), 'other context').trim(), 'team');
     assert.equal(ok(kubectl('config', 'view', '-o', 'jsonpath={.clusters[?(@.name=="other")].cluster.server}'), 'other cluster').trim(), 'https://other.example.internal:6443');
     assert.match(readFileSync(kubeconfig, 'utf8'), /preferences: \{\}/);
+
+    const status = await e2e(['status', '-p', PROFILE, '-o', 'json'], env);
+    const doc = JSON.parse(status.stdout) as Record<string, unknown>;
+    assert.deepEqual([status.code, doc['host'], doc['guest'], doc['kubelet'], doc['apiServer'], doc['node'], doc['kubeconfig']], [0, 'Running', 'Running', 'Running', 'Running', 'Ready', 'Configured'], status.stdout);
   });
 
   test('CoreDNS and kube-proxy run, and a pod from a bundle image is exec\'d into', { timeout: 20 * 60_000 }, async () => {

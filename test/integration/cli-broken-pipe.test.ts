@@ -29,6 +29,7 @@ const RUNS: Record<string, string[][]> = {
   ip: [['ip', '-p', 'nope']],
   'update-context': [['update-context', '-p', 'nope']],
   ssh: [['ssh', '-p', 'nope']],
+  kubectl: [['kubectl', '-p', 'nope', '--', 'get', 'nodes']],
   logs: [['logs']],
   version: [['version']],
   config: [['config']],
