@@ -11,6 +11,7 @@ async function loadErrorModules(): Promise<void> {
   await import('../src/kube/download-errors.ts');
   await import('../src/kube/pki-errors.ts');
   await import('../src/kube/bundle-errors.ts');
+  await import('../src/kube/bootstrap-errors.ts');
   await import('../src/seed/spec.ts');
   await import('../src/seed/iso9660.ts');
   await import('../src/ssh/errors.ts');
