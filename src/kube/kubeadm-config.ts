@@ -85,6 +85,11 @@ export function kubeadmConfig(input: KubeadmConfigInput): string {
     imageRepository: 'registry.k8s.io',
     networking: { podSubnet: POD_SUBNET, serviceSubnet: SERVICE_SUBNET, dnsDomain: DNS_DOMAIN },
     apiServer: { certSANs: [...input.certSans.dns, ...input.certSans.ips] },
+    // One instance of each: leader election has nothing to decide, and under software
+    // emulation a lease renewal that missed its 10 s deadline restarted the controller
+    // manager and the scheduler every few minutes, leaving new Services without endpoints.
+    controllerManager: { extraArgs: [{ name: 'leader-elect', value: 'false' }] },
+    scheduler: { extraArgs: [{ name: 'leader-elect', value: 'false' }] },
     etcd: {
       local: {
         dataDir: '/var/lib/etcd',

@@ -32,6 +32,7 @@ test('kubeadm config: four documents, pinned version, no taint, the subnets, a s
   assert.ok(Object.values(etcdArgs).every((v) => !v.includes('10.0.2.15')), JSON.stringify(etcdArgs));
   assert.equal(etcdArgs['initial-cluster'], 'dev=https://127.0.0.1:2380');
   assert.equal(at(kubelet, 'cgroupDriver'), 'systemd');
+  assert.deepEqual([at(cluster, 'controllerManager', 'extraArgs'), at(cluster, 'scheduler', 'extraArgs')], [[{ name: 'leader-elect', value: 'false' }], [{ name: 'leader-elect', value: 'false' }]]);
 });
 
 test('node files: units, containerd, crictl, CNI, modules and sysctls; a mirror adds hosts.toml for both registries', () => {
