@@ -9,6 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { REPO } from '../helpers/cli.ts';
 import { skipUnlessPresent } from '../helpers/prerequisite.ts';
 import { connect } from '../../src/ssh/session.ts';
@@ -172,6 +173,10 @@ spec:
     ok(kubectl('apply', '-f', join(work, 'service.yaml')), 'apply');
     ok(kubectl('wait', '--for=condition=Ready', 'pod/e2e-etcd', '--timeout=10m'), 'server pod Ready');
     const clusterIp = ok(kubectl('get', 'service', 'e2e-etcd', '-o', 'jsonpath={.spec.clusterIP}'), 'service').trim();
+    // The endpoint slice comes from the controller manager a moment after the pod is Ready.
+    const endpoints = (): string => kubectl('get', 'endpointslices', '-l', 'kubernetes.io/service-name=e2e-etcd', '-o', 'jsonpath={.items[*].endpoints[*].addresses[*]}').stdout.trim();
+    for (let i = 0; i < 100 && endpoints() === ''; i++) await sleep(3000);
+    assert.match(endpoints(), /^10\.244\.0\.\d+$/, 'the Service has its pod as endpoint');
     assert.match(clusterIp, /^10\.(9[6-9]|1[01]\d)\.\d+\.\d+$/, 'a ClusterIP from the service subnet 10.96.0.0/12');
 
     ok(kubectl('run', 'netcheck', '--image', 'devcluster.test/netcheck:e2e', '--image-pull-policy', 'Never', '--restart', 'Never', '--',
@@ -195,7 +200,8 @@ spec:
     const initDone = await guest('cat /var/lib/devcluster/kubeadm-init.done; stat -c %Y /var/log/devcluster/kubeadm-init.log');
     const stopped = await e2e(['stop', '-p', PROFILE], env);
     assert.equal(stopped.code, 0, `stop:\n${stopped.stdout}\n${stopped.stderr}`);
-    const started = await e2e(['start', '-p', PROFILE, '-o', 'json'], env);
+    // The accelerator is given again (a flag is not kept by the profile), so no KVM probe runs.
+    const started = await e2e(['start', '-p', PROFILE, '--qemu-accel=tcg', '-o', 'json'], env);
     assert.equal(started.code, 0, `warm start:\n${started.stdout}\n${started.stderr}`);
     const result = JSON.parse(started.stdout) as { kubernetes: { bootstrap: string }; timings: Array<{ title: string; ms: number }> };
     assert.equal(result.kubernetes.bootstrap, 'warm');
