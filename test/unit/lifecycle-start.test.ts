@@ -88,6 +88,17 @@ describe('start over the fake driver', { skip }, () => {
     await deleteAndCheck(home);
   });
 
+  test('a profile created without Kubernetes refuses --kubernetes, changing nothing', async () => {
+    const home = await homeWithImage();
+    await startCluster(startOptions(home, new FakeDriver()));
+    const before = await stateFile(home);
+    const driver = new FakeDriver();
+    await assert.rejects(startCluster(startOptions(home, driver, { kubernetes: true })), isError('KUBERNETES_CHOICE_IMMUTABLE'));
+    assert.deepEqual(await stateFile(home), before, 'the state is unchanged');
+    assert.deepEqual(driver.calls(), [], 'the driver was not asked anything');
+    await deleteAndCheck(home);
+  });
+
   // Each point where the driver fails during a first start; then a second start
   // continues, the VM runs and answers, and delete leaves nothing.
   const points = [
