@@ -41,7 +41,8 @@ function start(extra: string[]): { timings: Timing[]; split: Record<string, numb
 }
 
 try {
-  cli$(['delete', '-p', profile]);
+  // A profile left by an interrupted run goes first; none is fine too.
+  spawnSync(process.execPath, [cli, 'delete', '-p', profile], { env, stdio: 'ignore' });
   const cold = start(['--driver=qemu', '--image=debian-12', `--qemu-accel=${accel}`, '--cpus=2', '--memory=3g', '--disk-size=10g']);
   // Settle, then measure what the idle cluster takes.
   spawnSync('sleep', ['60']);
