@@ -51,6 +51,9 @@ export interface StatusReport {
   exitCode: number;
 }
 
+/** An API server under software emulation can take seconds for a TLS handshake; status should not call it unreachable for that. */
+const STATUS_HTTP_TIMEOUT_MS = 15_000;
+
 const HOST: Record<VmState, HostStatus> = {
   running: 'Running',
   stopped: 'Stopped',
@@ -183,7 +186,7 @@ async function kubernetesStatus(p: OpenProfile, s: ProfileState, vm: { host: Hos
     const kube = httpClusterAccessor(server, profileTlsFiles(p.paths.pki));
     let answer: { status: number; body: string } | undefined;
     try {
-      answer = await kube.readyz({ signal, timeoutMs: 5000 });
+      answer = await kube.readyz({ signal, timeoutMs: STATUS_HTTP_TIMEOUT_MS });
     } catch (e) {
       // No connection is Unreachable; a TLS refusal (a server the profile's CA did not certify) is an Error.
       const code = (e as NodeJS.ErrnoException).code ?? '';
@@ -200,7 +203,7 @@ async function kubernetesStatus(p: OpenProfile, s: ProfileState, vm: { host: Hos
       }
     }
     if (apiServer === 'Running' && kube.node !== undefined) {
-      const n = await kube.node(p.name, { signal, timeoutMs: 5000 }).catch((e: unknown) => ({ status: 'Unknown' as const, reason: (e as Error).message }));
+      const n = await kube.node(p.name, { signal, timeoutMs: STATUS_HTTP_TIMEOUT_MS }).catch((e: unknown) => ({ status: 'Unknown' as const, reason: (e as Error).message }));
       node = n.status;
       if (n.status !== 'Ready') findings.push({ component: 'node', message: `node ${p.name} is ${n.status}${n.reason === undefined ? '' : `: ${n.reason}`}`, fix: `devcluster kubectl${flag} -- describe node ${p.name}` });
     }
