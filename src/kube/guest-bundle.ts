@@ -38,7 +38,8 @@ export interface InstallProgress {
   (detail: string): void;
 }
 
-function sudo(script: string): string {
+/** A shell script run as root in the guest. */
+export function sudo(script: string): string {
   return `sudo sh -c ${quoteShellArg(script)}`;
 }
 
@@ -52,15 +53,25 @@ async function readMarker(ssh: SshSession): Promise<InstalledBundleMarker | unde
   }
 }
 
-/** sha256 of each staged file that exists, keyed by its bundle path. */
-async function stagedDigests(ssh: SshSession, files: readonly BundleFile[]): Promise<Map<string, string>> {
-  const r = await ssh.exec(`cd ${GUEST_STAGING} 2>/dev/null && sha256sum -- ${files.map((f) => quoteShellArg(f.path)).join(' ')} 2>/dev/null`, { timeoutMs: 10 * 60_000 });
+/** `sha256sum` output as path -> digest (files it could not read are absent). */
+function parseSha256sum(stdout: string): Map<string, string> {
   const out = new Map<string, string>();
-  for (const line of r.stdout.split('\n')) {
+  for (const line of stdout.split('\n')) {
     const m = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
     if (m !== null) out.set(m[2] as string, m[1] as string);
   }
   return out;
+}
+
+/** sha256 of each staged file that exists, keyed by its bundle path. */
+async function stagedDigests(ssh: SshSession, files: readonly BundleFile[]): Promise<Map<string, string>> {
+  const r = await ssh.exec(`cd ${GUEST_STAGING} 2>/dev/null && sha256sum -- ${files.map((f) => quoteShellArg(f.path)).join(' ')} 2>/dev/null`, { timeoutMs: 10 * 60_000 });
+  return parseSha256sum(r.stdout);
+}
+
+/** The digest the guest's marker records: the bundle's manifest.json bytes. */
+export async function bundleManifestSha256(dir: string): Promise<string> {
+  return createHash('sha256').update(await readFile(join(dir, 'manifest.json'))).digest('hex');
 }
 
 /**
@@ -73,8 +84,8 @@ export async function installBundleInGuest(
   ssh: SshSession,
   bundle: { dir: string; manifest: BundleManifest },
   progress: InstallProgress,
+  manifestSha256: string,
 ): Promise<'installed' | 'unchanged'> {
-  const manifestSha256 = createHash('sha256').update(await readFile(join(bundle.dir, 'manifest.json'))).digest('hex');
   const marker = await readMarker(ssh);
   if (marker?.manifestSha256 === manifestSha256) return 'unchanged';
 
@@ -112,9 +123,8 @@ export async function installBundleInGuest(
 }
 
 /** After the images are imported: the staging copy goes, and the marker says the bundle is in place. */
-export async function finishBundleInstall(ssh: SshSession, bundle: { dir: string; manifest: BundleManifest }): Promise<void> {
-  const manifestSha256 = createHash('sha256').update(await readFile(join(bundle.dir, 'manifest.json'))).digest('hex');
-  const marker: InstalledBundleMarker = { kubernetesVersion: bundle.manifest.kubernetesVersion, manifestSha256 };
+export async function finishBundleInstall(ssh: SshSession, manifest: BundleManifest, manifestSha256: string): Promise<void> {
+  const marker: InstalledBundleMarker = { kubernetesVersion: manifest.kubernetesVersion, manifestSha256 };
   await writeGuestFiles(ssh, [{ path: GUEST_BUNDLE_MARKER, content: `${JSON.stringify(marker)}\n`, mode: 0o644 }]);
   await ssh.run(sudo(`rm -rf ${GUEST_STAGING}`));
 }
@@ -150,11 +160,7 @@ export async function importBundleImages(ssh: SshSession, manifest: BundleManife
 export async function writeGuestFiles(ssh: SshSession, files: readonly GuestFile[]): Promise<string[]> {
   if (files.length === 0) return [];
   const present = await ssh.exec(sudo(`sha256sum -- ${files.map((f) => quoteShellArg(f.path)).join(' ')} 2>/dev/null`));
-  const digests = new Map<string, string>();
-  for (const line of present.stdout.split('\n')) {
-    const m = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
-    if (m !== null) digests.set(m[2] as string, m[1] as string);
-  }
+  const digests = parseSha256sum(present.stdout);
   const changed = files.filter((f) => digests.get(f.path) !== createHash('sha256').update(f.content).digest('hex'));
   for (const f of changed) {
     const path = quoteShellArg(f.path);

@@ -3,7 +3,7 @@ import { quoteShellArg } from '../host/posix-quote.ts';
 import type { SshSession } from '../ssh/session.ts';
 import { DevclusterError } from '../ui/errors.ts';
 import type { BundleManifest } from './bundle-manifest.ts';
-import { finishBundleInstall, importBundleImages, installBundleInGuest, writeGuestFiles } from './guest-bundle.ts';
+import { bundleManifestSha256, finishBundleInstall, importBundleImages, installBundleInGuest, sudo, writeGuestFiles } from './guest-bundle.ts';
 import { CONTROL_PLANE_NAME, GUEST_ADMIN_KUBECONFIG, GUEST_KUBEADM_CONFIG, NODE_POD_CIDR, staticPodPatches } from './kubeadm-config.ts';
 import { GUEST_BIN_DIR, MIRRORED_REGISTRIES, nodeFiles } from './node-files.ts';
 import type { GuestFile } from './node-files.ts';
@@ -15,10 +15,6 @@ export const KUBEADM_INIT_LOG = '/var/log/devcluster/kubeadm-init.log';
 const KUBECTL = `${GUEST_BIN_DIR}/kubectl --kubeconfig=${GUEST_ADMIN_KUBECONFIG} --request-timeout=15s`;
 
 type Progress = (detail: string) => void;
-
-function sudo(script: string): string {
-  return `sudo sh -c ${quoteShellArg(script)}`;
-}
 
 /** The guest's address on its default route: what the API server advertises and the kubelet registers. */
 export async function guestPrimaryAddress(ssh: SshSession): Promise<string> {
@@ -50,7 +46,8 @@ export interface PrepareNodeResult {
  * Each part is checked first, so a prepared node is only verified.
  */
 export async function prepareNode(ssh: SshSession, input: PrepareNodeInput, progress: Progress): Promise<PrepareNodeResult> {
-  const bundle = await installBundleInGuest(ssh, input.bundle, progress);
+  const manifestSha256 = await bundleManifestSha256(input.bundle.dir);
+  const bundle = await installBundleInGuest(ssh, input.bundle, progress, manifestSha256);
   progress('configuring containerd, the CNI network and kernel settings');
   const files = nodeFiles({ sandboxImage: input.sandboxImage, podCidr: NODE_POD_CIDR, ...(input.registryMirror === undefined ? {} : { registryMirror: input.registryMirror }) });
   const changedFiles = await writeGuestFiles(ssh, files);
@@ -71,7 +68,7 @@ export async function prepareNode(ssh: SshSession, input: PrepareNodeInput, prog
       cause: e,
     });
   });
-  if (bundle === 'installed') await finishBundleInstall(ssh, input.bundle);
+  if (bundle === 'installed') await finishBundleInstall(ssh, input.bundle.manifest, manifestSha256);
   return { bundle, imagesImported, changedFiles };
 }
 
