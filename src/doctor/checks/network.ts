@@ -7,17 +7,12 @@ import {
   findRouteConflicts,
   missingNoProxy,
   noProxyEntries,
-  parseLinuxRoutes,
-  parseMacRoutes,
-  parseWindowsRoutes,
   proxyVariables,
 } from '../net.ts';
-import type { Route } from '../net.ts';
-import { powershellJsonText } from '../../host/powershell.ts';
-import { WINDOWS_QUERIES } from '../windows-queries.ts';
+import { describeRoute, hostRoutes } from '../routes.ts';
 import { envLines, userShell } from '../shell.ts';
 import { applyShellLine, applyText } from './tools.ts';
-import { formatCidr, isIpv4, parseCidr } from '../../host/ipv4.ts';
+import { isIpv4, parseCidr } from '../../host/ipv4.ts';
 import type { Check, CheckContext, DoctorContext } from '../types.ts';
 
 /** The VM's subnet: what the running profile uses, else an explicit setting; undefined while it is "auto". */
@@ -80,25 +75,6 @@ const proxyCheck: Check = {
     });
   },
 };
-
-async function hostRoutes(ctx: CheckContext): Promise<Route[]> {
-  return ctx.memo('routes', async (c) => {
-    switch (c.host.platform) {
-      case 'linux':
-        return parseLinuxRoutes((await c.exec('ip', ['-j', '-4', 'route', 'show', 'table', 'main'], { timeoutMs: 5000, parse: true })).stdout);
-      case 'darwin':
-        return parseMacRoutes((await c.exec('netstat', ['-rn', '-f', 'inet'], { timeoutMs: 5000, parse: true })).stdout);
-      case 'win32':
-        return parseWindowsRoutes(await powershellJsonText(c.exec, WINDOWS_QUERIES.routes));
-      default:
-        return [];
-    }
-  });
-}
-
-function describeRoute(r: Route): string {
-  return `${formatCidr(r.destination)} via ${r.iface || '?'}${r.gateway === undefined ? '' : ` (gateway ${r.gateway})`}`;
-}
 
 const subnetCheck: Check = {
   id: 'NETWORK_SUBNET_CONFLICT',
