@@ -1,8 +1,8 @@
 // Kubernetes start, cold and warm, with the guest image and the node bundle
 // already cached: total and per step, split into the VM's boot, Kubernetes'
 // own work (kubeadm init, the control plane coming up) and devcluster's share
-// (everything else: bundle copy and install, certificates, kubeconfig). Then
-// what the idle cluster uses in the guest. Needs root, QEMU, the debian-12
+// (everything else: the bundle medium, install and image import, certificates,
+// kubeconfig). Then what the idle cluster uses in the guest. Needs root, QEMU, the debian-12
 // image and the bundle in BENCH_HOME (default: the e2e home; `devcluster
 // bundle import <dir>` puts one there). Software emulation unless BENCH_ACCEL.
 import { spawnSync } from 'node:child_process';

@@ -126,6 +126,11 @@ export interface VmSpec {
   diskMiB: number;
   image: BootImage;
   seedIso: string;
+  /**
+   * Read-only ISO images attached besides the seed (the Kubernetes node
+   * bundle), for the life of the VM; the guest finds each by its volume label.
+   */
+  dataIsos: readonly string[];
   network: NetworkPlan;
 }
 

@@ -17,6 +17,8 @@ export interface QemuLaunch {
   memoryMiB: number;
   disk: string;
   seedIso: string;
+  /** Read-only ISOs after the seed; absent in VMs recorded before there were any. */
+  dataIsos?: readonly string[];
   kernel?: string;
   initrd?: string;
   append?: string;
@@ -51,7 +53,8 @@ export function buildQemuArgs(l: QemuLaunch): string[] {
     if (l.append !== undefined) args.push('-append', l.append);
   }
   args.push('-drive', `if=virtio,file=${escapeOption(l.disk)},format=qcow2,cache=writeback,discard=unmap`);
-  args.push('-drive', `if=virtio,file=${escapeOption(l.seedIso)},format=raw,readonly=on,media=disk`);
+  // ISOs as read-only virtio disks: no CD-ROM controller to emulate, and the guest reads them at disk speed.
+  for (const iso of [l.seedIso, ...(l.dataIsos ?? [])]) args.push('-drive', `if=virtio,file=${escapeOption(iso)},format=raw,readonly=on,media=disk`);
   // Entropy for the guest: without it sshd and TLS stall at boot under emulation.
   args.push('-device', 'virtio-rng-pci');
   if (l.netdev.kind === 'user') {

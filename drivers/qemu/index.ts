@@ -172,6 +172,7 @@ export const qemuDriver: Driver = {
         memoryMiB: spec.memoryMiB,
         disk: f.disk,
         seedIso: spec.seedIso,
+        dataIsos: [...spec.dataIsos],
         mac: spec.network.mac as string,
         ...(spec.image.kernel === undefined ? {} : { kernel: spec.image.kernel }),
         ...(spec.image.initrd === undefined ? {} : { initrd: spec.image.initrd }),

@@ -1,7 +1,10 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { downloadBundle, refuseOffline } from '../kube/bundle-download.ts';
+import { bundleMediumPath, ensureBundleMedium } from '../kube/bundle-medium.ts';
+import type { BundleMedium } from '../kube/bundle-medium.ts';
 import { createBundleStaging, findBundle, installBundle } from '../kube/bundle-store.ts';
+import { bundleManifestSha256 } from '../kube/guest-bundle.ts';
 import type { FoundBundle } from '../kube/bundle-store.ts';
 import { goArch, releaseUrlsFrom } from '../kube/release-urls.ts';
 import { resolveKubernetesVersion } from '../kube/versions.ts';
@@ -34,13 +37,25 @@ export async function resolveStartVersion(p: OpenProfile, signal: AbortSignal): 
   return version;
 }
 
-/** The cached bundle for `version`, downloaded from the release URLs (verified, resumable) when there is none. */
-export async function ensureBundle(p: OpenProfile, version: string, signal: AbortSignal, update: (detail: string) => void): Promise<FoundBundle> {
-  const cached = await findBundle(p.home, version);
-  if (cached !== undefined) {
-    update(`cached in ${cached.dir}`);
-    return cached;
-  }
+/** A cached bundle with the medium that hands it to the guest. */
+export interface PreparedBundle extends FoundBundle {
+  readonly medium: BundleMedium;
+}
+
+/**
+ * The cached bundle for `version` (downloaded from the release URLs, verified
+ * and resumable, when there is none) and its medium, written when missing.
+ */
+export async function ensureBundle(p: OpenProfile, version: string, signal: AbortSignal, update: (detail: string) => void): Promise<PreparedBundle> {
+  const bundle = (await findBundle(p.home, version)) ?? (await downloadToCache(p, version, signal, update));
+  const manifestSha256 = await bundleManifestSha256(bundle.dir);
+  update(`preparing the guest medium ${bundleMediumPath(p.home, version)}`);
+  const medium = await ensureBundleMedium(p.home, bundle, manifestSha256, signal);
+  update(`cached in ${bundle.dir}${medium.written ? ', guest medium written' : ''}`);
+  return { ...bundle, medium };
+}
+
+async function downloadToCache(p: OpenProfile, version: string, signal: AbortSignal, update: (detail: string) => void): Promise<FoundBundle> {
   const urls = releaseUrlsFrom(p.settings);
   const staging = await createBundleStaging(p.home);
   try {

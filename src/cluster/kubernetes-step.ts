@@ -3,7 +3,6 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Endpoint, GuestAddress, PortRequest } from '../../drivers/driver.ts';
 import { endpointFor } from '../../drivers/driver.ts';
-import type { BundleManifest } from '../kube/bundle-manifest.ts';
 import { API_SERVER_PORT, CONTROL_PLANE_NAME, kubeadmConfig } from '../kube/kubeadm-config.ts';
 import { mergeClusterIntoKubeconfig } from '../kube/kubeconfig-merge.ts';
 import type { MergeClusterResult } from '../kube/kubeconfig-merge.ts';
@@ -12,6 +11,7 @@ import { KUBEADM_PKI_FILES, createClusterPki } from '../kube/pki.ts';
 import type { ClusterPki } from '../kube/pki.ts';
 import type { SshSession } from '../ssh/session.ts';
 import type { StepRunner } from '../ui/steps.ts';
+import type { PreparedBundle } from './bundle-step.ts';
 import type { OpenProfile } from './profile-context.ts';
 
 export const API_SERVER_PORT_REQUEST: PortRequest = { name: 'kube-apiserver', guestPort: API_SERVER_PORT };
@@ -33,7 +33,7 @@ export interface KubernetesStepInput {
   steps: StepRunner;
   ssh: SshSession;
   address: GuestAddress;
-  bundle: { dir: string; manifest: BundleManifest };
+  bundle: PreparedBundle;
   registryMirror: string | undefined;
   keepContext: boolean;
   deadlines?: ClusterDeadlines;
@@ -73,7 +73,7 @@ export async function startKubernetes(input: KubernetesStepInput): Promise<Kuber
   const version = bundle.manifest.kubernetesVersion;
   const sandboxImage = `registry.k8s.io/pause:${bundle.manifest.components['pause'] ?? ''}`;
   await steps.run(`Installing Kubernetes ${version} in the guest`, async (update) => {
-    const r = await prepareNode(ssh, { bundle, sandboxImage, ...(input.registryMirror === undefined ? {} : { registryMirror: input.registryMirror }) }, update);
+    const r = await prepareNode(ssh, { bundle, medium: bundle.medium, sandboxImage, ...(input.registryMirror === undefined ? {} : { registryMirror: input.registryMirror }) }, update);
     update(r.bundle === 'unchanged' && r.imagesImported === 0 ? 'already installed' : `bundle ${r.bundle}, ${r.imagesImported} images imported`);
   });
 

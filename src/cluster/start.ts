@@ -112,7 +112,7 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
     else {
       // Another start may have created the VM between planning and locking; then the branch above is taken.
       if (image === undefined) throw new Error('start: no base image was chosen for a VM that does not exist yet');
-      await steps.run('Creating the VM', () => createVm(p, plan, dctx, { image, keys, network }));
+      await steps.run('Creating the VM', () => createVm(p, plan, dctx, { image, keys, network, dataIsos: bundle === undefined ? [] : [bundle.medium.path] }));
       created = true;
     }
     // Set before the boot: a driver that fails after its VM came up leaves it running too
@@ -203,7 +203,7 @@ async function planStart(options: StartOptions, p: OpenProfile): Promise<StartPl
   return { driver, reason, availability, kubernetes, kubernetesVersion, image };
 }
 
-async function createVm(p: OpenProfile, plan: StartPlan, dctx: DriverContext, input: { image: BootImage; keys: ProfileKeys; network: NetworkPlan }): Promise<void> {
+async function createVm(p: OpenProfile, plan: StartPlan, dctx: DriverContext, input: { image: BootImage; keys: ProfileKeys; network: NetworkPlan; dataIsos: readonly string[] }): Promise<void> {
   const s = p.state.require();
   const instanceId = (s.driverData['instanceId'] as string | undefined) ?? `devcluster-${p.name}-${randomBytes(4).toString('hex')}`;
   await p.state.update((st) => {
@@ -219,7 +219,7 @@ async function createVm(p: OpenProfile, plan: StartPlan, dctx: DriverContext, in
     readinessMarker: READINESS_MARKER,
   });
   const vm = { cpus: Number(p.settings['cpus']), memoryMiB: Number(p.settings['memory']), diskMiB: Number(p.settings['disk-size']) };
-  await plan.driver.create(dctx, { ...vm, image: input.image, seedIso: p.paths.seedIso, network: input.network });
+  await plan.driver.create(dctx, { ...vm, image: input.image, seedIso: p.paths.seedIso, dataIsos: input.dataIsos, network: input.network });
   await p.state.update((st) => {
     st.created = {
       ...vm,

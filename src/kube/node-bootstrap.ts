@@ -3,7 +3,9 @@ import { quoteShellArg } from '../host/posix-quote.ts';
 import type { SshSession } from '../ssh/session.ts';
 import { DevclusterError } from '../ui/errors.ts';
 import type { BundleManifest } from './bundle-manifest.ts';
-import { bundleManifestSha256, finishBundleInstall, importBundleImages, installBundleInGuest, sudo, writeGuestFiles } from './guest-bundle.ts';
+import { verifyBundleMedium } from './bundle-medium.ts';
+import type { BundleMedium } from './bundle-medium.ts';
+import { finishBundleInstall, importBundleImages, installBundleInGuest, mountBundleMedium, sudo, unmountBundleMedium, writeGuestFiles } from './guest-bundle.ts';
 import { CONTROL_PLANE_NAME, GUEST_ADMIN_KUBECONFIG, GUEST_KUBEADM_CONFIG, NODE_POD_CIDR, staticPodPatches } from './kubeadm-config.ts';
 import { GUEST_BIN_DIR, MIRRORED_REGISTRIES, nodeFiles } from './node-files.ts';
 import type { GuestFile } from './node-files.ts';
@@ -30,6 +32,8 @@ export async function guestPrimaryAddress(ssh: SshSession): Promise<string> {
 
 export interface PrepareNodeInput {
   bundle: { dir: string; manifest: BundleManifest };
+  /** The ISO the VM has attached, holding this bundle. */
+  medium: BundleMedium;
   sandboxImage: string;
   registryMirror?: string;
 }
@@ -46,8 +50,16 @@ export interface PrepareNodeResult {
  * Each part is checked first, so a prepared node is only verified.
  */
 export async function prepareNode(ssh: SshSession, input: PrepareNodeInput, progress: Progress): Promise<PrepareNodeResult> {
-  const manifestSha256 = await bundleManifestSha256(input.bundle.dir);
-  const bundle = await installBundleInGuest(ssh, input.bundle, progress, manifestSha256);
+  const { medium } = input;
+  let mounted = false;
+  const mount = async (): Promise<void> => {
+    if (mounted) return;
+    progress('checking the bundle medium');
+    await verifyBundleMedium(medium);
+    await mountBundleMedium(ssh, medium);
+    mounted = true;
+  };
+  const bundle = await installBundleInGuest(ssh, input.bundle.manifest, mount, progress, medium.manifestSha256);
   progress('configuring containerd, the CNI network and kernel settings');
   const files = nodeFiles({ sandboxImage: input.sandboxImage, podCidr: NODE_POD_CIDR, ...(input.registryMirror === undefined ? {} : { registryMirror: input.registryMirror }) });
   const changedFiles = await writeGuestFiles(ssh, files);
@@ -57,18 +69,18 @@ export async function prepareNode(ssh: SshSession, input: PrepareNodeInput, prog
     const removed = await ssh.run(sudo(`for f in ${stale.join(' ')}; do if [ -e "$f" ]; then rm -f "$f"; echo "$f"; fi; done`));
     changedFiles.push(...removed.stdout.split('\n').filter((l) => l !== ''));
   }
-  await ssh.run(sudo('modprobe overlay && modprobe br_netfilter && sysctl --quiet --system >/dev/null'));
-  if (changedFiles.some((f) => f.startsWith('/etc/systemd/'))) await ssh.run(sudo('systemctl daemon-reload'));
+  const reload = changedFiles.some((f) => f.startsWith('/etc/systemd/')) ? 'systemctl daemon-reload && ' : '';
   const restart = changedFiles.some((f) => f.startsWith('/etc/containerd/') || f === '/etc/systemd/system/containerd.service');
-  await ssh.run(sudo(`systemctl enable containerd >/dev/null 2>&1; systemctl ${restart ? 'restart' : 'start'} containerd`), { timeoutMs: 3 * 60_000 });
+  await ssh.run(sudo(`modprobe overlay && modprobe br_netfilter && sysctl --quiet --system >/dev/null && ${reload}{ systemctl enable containerd >/dev/null 2>&1; systemctl ${restart ? 'restart' : 'start'} containerd; }`), { timeoutMs: 3 * 60_000 });
   await waitForContainerd(ssh, progress);
-  const imagesImported = await importBundleImages(ssh, input.bundle.manifest, progress).catch((e: unknown) => {
+  const imagesImported = await importBundleImages(ssh, input.bundle.manifest, mount, progress).catch((e: unknown) => {
     throw new DevclusterError('KUBE_IMAGE_IMPORT_FAILED', `importing the node bundle's images into containerd failed: ${(e as Error).message}`, {
       advice: 'Read containerd\'s log with `devcluster ssh -- sudo journalctl -u containerd`; a full guest disk is the usual cause (`devcluster ssh -- df -h`).',
       cause: e,
     });
   });
-  if (bundle === 'installed') await finishBundleInstall(ssh, input.bundle.manifest, manifestSha256);
+  if (bundle === 'installed') await finishBundleInstall(ssh, input.bundle.manifest, medium.manifestSha256);
+  if (mounted) await unmountBundleMedium(ssh);
   return { bundle, imagesImported, changedFiles };
 }
 

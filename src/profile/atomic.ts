@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { DevclusterError } from '../ui/errors.ts';
 
@@ -13,21 +14,26 @@ export interface AtomicWriteOptions {
  * half-written one: temp file in the same directory, fsync, rename.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
+  await writeFileAtomicWith(path, (handle) => handle.writeFile(data), options);
+}
+
+/** writeFileAtomic for content too large to hold in memory: `write` fills the temp file. */
+export async function writeFileAtomicWith(path: string, write: (handle: FileHandle) => Promise<void>, options: AtomicWriteOptions = {}): Promise<void> {
   try {
-    await writeFileAtomicOrThrow(path, data, options);
+    await writeFileAtomicOrThrow(path, write, options);
   } catch (e) {
     throw permissionError(e) ?? e;
   }
 }
 
-async function writeFileAtomicOrThrow(path: string, data: string | Uint8Array, options: AtomicWriteOptions): Promise<void> {
+async function writeFileAtomicOrThrow(path: string, write: (handle: FileHandle) => Promise<void>, options: AtomicWriteOptions): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   const mode = options.mode ?? 0o644;
   const handle = await open(tmp, 'wx', mode);
   try {
-    await handle.writeFile(data);
+    await write(handle);
     // open() applies the umask; chmod makes 0600 exact for secrets.
     await handle.chmod(mode);
     await handle.sync();

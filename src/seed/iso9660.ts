@@ -353,8 +353,16 @@ function compareCodeUnits(a: string, b: string): number {
 
 // ---------------------------------------------------------------- validation
 
-function validate(options: IsoOptions): Date {
-  const { volumeId, files } = options;
+interface ValidateInput {
+  volumeId: string;
+  /** Files with their bytes (buildIso) or only their sizes (layoutIso). */
+  entries: ReadonlyArray<{ name: string; mode?: number } & ({ data: Uint8Array } | { size: number })>;
+  maxSize: number;
+  date?: Date;
+}
+
+function validate(options: ValidateInput): Date {
+  const { volumeId, entries: files } = options;
   if (typeof volumeId !== 'string' || volumeId.length === 0 || volumeId.length > MAX_VOLUME_ID_LENGTH || !VOLUME_ID.test(volumeId)) {
     invalid(
       `ISO volume label ${JSON.stringify(volumeId)} is not valid`,
@@ -387,13 +395,20 @@ function validate(options: IsoOptions): Date {
       );
     }
     seen.set(folded, name);
-    if (!(file.data instanceof Uint8Array)) {
-      invalid(`ISO file ${JSON.stringify(name)} has no byte content`, 'Pass file contents as a Uint8Array (or Buffer).');
+    let size: number;
+    if ('data' in file) {
+      if (!(file.data instanceof Uint8Array)) invalid(`ISO file ${JSON.stringify(name)} has no byte content`, 'Pass file contents as a Uint8Array (or Buffer).');
+      size = file.data.length;
+    } else {
+      if (!Number.isSafeInteger(file.size) || file.size < 0) invalid(`ISO file ${JSON.stringify(name)} has size ${String(file.size)}`, 'A size is a whole number of bytes, 0 or more.');
+      size = file.size;
     }
-    if (file.data.length > MAX_ISO_FILE_BYTES) {
+    if (size > options.maxSize) {
       invalid(
-        `ISO file ${JSON.stringify(name)} is ${file.data.length} bytes, more than the ${MAX_ISO_FILE_BYTES} this writer accepts`,
-        'Seed files are small configuration files; ship large content in the guest image instead.',
+        `ISO file ${JSON.stringify(name)} is ${size} bytes, more than the ${options.maxSize} this writer accepts`,
+        options.maxSize === MAX_ISO_FILE_BYTES
+          ? 'Seed files are small configuration files; ship large content in the guest image instead.'
+          : 'An ISO9660 file is one extent, whose length is a 32-bit field.',
       );
     }
     if (file.mode !== undefined && (!Number.isInteger(file.mode) || file.mode < 0 || file.mode > 0o7777)) {
@@ -477,10 +492,40 @@ function rootPathTable(rootSector: number, littleEndian: boolean): Uint8Array {
 
 // ---------------------------------------------------------------- the image
 
-export function buildIso(options: IsoOptions): Uint8Array {
-  const date = validate(options);
-  const files = options.files.map((f, index) => ({ ...f, index }));
+/** A file of a volume laid out before its bytes are read (see layoutIso). */
+export interface IsoEntry {
+  name: string;
+  size: number;
+  mode?: number;
+}
 
+export interface IsoLayoutOptions {
+  volumeId: string;
+  entries: readonly IsoEntry[];
+  date?: Date;
+}
+
+export interface IsoLayout {
+  /** Every byte before the first file's data: descriptors, path tables, directories. */
+  head: Uint8Array;
+  /** Byte offset of each entry's data in the image, in the order given. */
+  offsets: number[];
+  /** The image's length: a whole number of sectors. */
+  size: number;
+}
+
+/** One extent holds a file: its length is a 32-bit field. */
+export const MAX_ISO_EXTENT_BYTES = 0xffffffff;
+
+/**
+ * Places the files of a volume and encodes everything but their data, so a
+ * caller can stream large files after the head instead of holding the image
+ * in memory. Each file's data starts at its offset and is zero-padded to a
+ * sector boundary.
+ */
+export function layoutIso(options: IsoLayoutOptions): IsoLayout {
+  const date = validate({ volumeId: options.volumeId, entries: options.entries, maxSize: MAX_ISO_EXTENT_BYTES, ...(options.date === undefined ? {} : { date: options.date }) });
+  const files = options.entries.map((f, index) => ({ ...f, index }));
   const realNames = files.map((f) => f.name);
   const sortedForNames = [...realNames].sort(compareCodeUnits);
   const shortNames = new Map<string, string>();
@@ -520,7 +565,7 @@ export function buildIso(options: IsoOptions): Uint8Array {
         isDirectory: false,
         systemUse: concat([rrEntry(RR_PX | RR_NM | RR_TF), nmEntry(f.name), pxEntry(S_IFREG | (f.mode ?? DEFAULT_FILE_MODE), 1), tfEntry(date)]),
         extent: () => dataSector[f.index] as number,
-        size: () => f.data.length,
+        size: () => f.size,
       })),
   ];
 
@@ -535,7 +580,7 @@ export function buildIso(options: IsoOptions): Uint8Array {
         isDirectory: false,
         systemUse: new Uint8Array(0),
         extent: () => dataSector[f.index] as number,
-        size: () => f.data.length,
+        size: () => f.size,
       })),
   ];
 
@@ -548,13 +593,15 @@ export function buildIso(options: IsoOptions): Uint8Array {
   for (const f of files) {
     // An empty file still gets a valid in-volume address, it just occupies no sector.
     dataSector[f.index] = next;
-    next += Math.ceil(f.data.length / SECTOR_SIZE);
+    next += Math.ceil(f.size / SECTOR_SIZE);
   }
   const volumeSectors = next;
+  if (volumeSectors > 0xffffffff) invalid(`the ISO image would be ${volumeSectors} sectors`, 'A volume holds at most 2^32 - 1 sectors of 2048 bytes.');
 
   rootDot.systemUse = rootDotSystemUse(continuationSector);
 
-  const image = new Uint8Array(volumeSectors * SECTOR_SIZE);
+  const headSectors = continuationSector + 1;
+  const image = new Uint8Array(headSectors * SECTOR_SIZE);
   // Sectors 0-15 (the system area) stay zero.
   image.set(
     volumeDescriptor({
@@ -591,6 +638,19 @@ export function buildIso(options: IsoOptions): Uint8Array {
   writeDirectory(image, primaryRootSector, primaryRecords, date);
   writeDirectory(image, jolietRootSector, jolietRecords, date);
   image.set(er, continuationSector * SECTOR_SIZE);
-  for (const f of files) image.set(f.data, (dataSector[f.index] as number) * SECTOR_SIZE);
+  return { head: image, offsets: files.map((f) => (dataSector[f.index] as number) * SECTOR_SIZE), size: volumeSectors * SECTOR_SIZE };
+}
+
+/** The whole image in memory, for small volumes such as the seed. */
+export function buildIso(options: IsoOptions): Uint8Array {
+  validate({ volumeId: options.volumeId, entries: options.files, maxSize: MAX_ISO_FILE_BYTES, ...(options.date === undefined ? {} : { date: options.date }) });
+  const layout = layoutIso({
+    volumeId: options.volumeId,
+    entries: options.files.map((f) => ({ name: f.name, size: f.data.length, ...(f.mode === undefined ? {} : { mode: f.mode }) })),
+    ...(options.date === undefined ? {} : { date: options.date }),
+  });
+  const image = new Uint8Array(layout.size);
+  image.set(layout.head, 0);
+  options.files.forEach((f, i) => image.set(f.data, layout.offsets[i] as number));
   return image;
 }

@@ -252,6 +252,7 @@ export class FakeDriver implements Driver {
         profileDir: ctx.paths.dir,
         disk,
         seedIso: spec.seedIso,
+        dataIsos: [...spec.dataIsos],
         serialLog: ctx.paths.serialLog,
         cpus: spec.cpus,
         memoryMiB: spec.memoryMiB,

@@ -30,6 +30,8 @@ export interface FakeVm {
   profileDir: string;
   disk: string;
   seedIso: string;
+  /** The read-only ISOs attached besides the seed. */
+  dataIsos?: string[];
   serialLog: string;
   cpus: number;
   memoryMiB: number;

@@ -55,6 +55,16 @@ test('direct kernel boot, read-only seed, static MAC, serial to a file, QMP and 
   assert.ok(args.includes('-nodefaults'));
 });
 
+test('data ISOs follow the seed as read-only raw virtio disks; a VM recorded without any has only the seed', () => {
+  const args = buildQemuArgs({ ...base, dataIsos: ['/h/cache/kubernetes/.media/v1.37.2.iso', '/h/x,y.iso'] });
+  const drives = after(args, '-drive');
+  assert.equal(drives.length, 4);
+  assert.match(drives[1] ?? '', /file=\/h\/profiles\/dev\/seed\.iso,/);
+  assert.equal(drives[2], 'if=virtio,file=/h/cache/kubernetes/.media/v1.37.2.iso,format=raw,readonly=on,media=disk');
+  assert.equal(drives[3], 'if=virtio,file=/h/x,,y.iso,format=raw,readonly=on,media=disk');
+  assert.equal(after(buildQemuArgs(base), '-drive').length, 2);
+});
+
 test('a tap netdev for bridged mode; firmware boot without a kernel', () => {
   const { kernel: _k, initrd: _i, append: _a, ...noKernel } = base;
   const args = buildQemuArgs({ ...noKernel, netdev: { kind: 'tap', ifname: 'dc-1a2b3c' } });

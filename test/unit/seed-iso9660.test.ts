@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildIso, MAX_ISO_FILE_BYTES, primaryNames, SECTOR_SIZE } from '../../src/seed/iso9660.ts';
+import { buildIso, layoutIso, MAX_ISO_EXTENT_BYTES, MAX_ISO_FILE_BYTES, primaryNames, SECTOR_SIZE } from '../../src/seed/iso9660.ts';
 import type { IsoFile } from '../../src/seed/iso9660.ts';
 import { DevclusterError } from '../../src/ui/errors.ts';
 
@@ -254,5 +254,37 @@ describe('buildIso rejects what it cannot write', () => {
       }
     }
     isoError(() => buildIso({ volumeId: 'cidata', files: [{ name: 'x', data: new Huge(0) }] }));
+  });
+});
+
+describe('layoutIso', () => {
+  test('the head and the offsets are buildIso\'s image without the file data', () => {
+    const given = files();
+    const iso = buildIso({ volumeId: 'cidata', files: given });
+    const layout = layoutIso({ volumeId: 'cidata', entries: given.map((f) => ({ name: f.name, size: f.data.length, ...(f.mode === undefined ? {} : { mode: f.mode }) })) });
+    assert.equal(layout.size, iso.length);
+    assert.deepEqual(layout.head, iso.subarray(0, layout.head.length));
+    given.forEach((f, i) => {
+      const at = layout.offsets[i] as number;
+      assert.equal(at % SECTOR_SIZE, 0);
+      assert.ok(at >= layout.head.length);
+      assert.deepEqual(iso.subarray(at, at + f.data.length), f.data);
+    });
+  });
+
+  test('places files larger than the in-memory limit, each on its own sectors, in the order given', () => {
+    const sizes = [MAX_ISO_FILE_BYTES * 3 + 1, 0, 5];
+    const layout = layoutIso({ volumeId: 'devcluster-kube', entries: sizes.map((size, i) => ({ name: `f${i}`, size })) });
+    const [a, b, c] = layout.offsets as [number, number, number];
+    assert.equal(b, a + Math.ceil(sizes[0] as number / SECTOR_SIZE) * SECTOR_SIZE);
+    assert.equal(c, b, 'an empty file takes no sector');
+    assert.equal(layout.size, c + SECTOR_SIZE);
+  });
+
+  test('refuses sizes an extent cannot record', () => {
+    for (const size of [-1, 1.5, MAX_ISO_EXTENT_BYTES + 1, Number.NaN]) {
+      const e = isoError(() => layoutIso({ volumeId: 'cidata', entries: [{ name: 'x', size }] }));
+      assert.ok(e.message.includes('"x"'), e.message);
+    }
   });
 });
