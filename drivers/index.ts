@@ -17,11 +17,13 @@ registerErrors({
  */
 const LOADERS: Readonly<Record<string, () => Promise<Driver>>> = {
   qemu: async () => (await import('./qemu/index.ts')).qemuDriver,
+  hyperkit: async () => (await import('./hyperkit/index.ts')).hyperkitDriver,
 };
 
 /** Each shipped driver's doctor checks, loaded without the driver itself. */
 const CHECK_LOADERS: Readonly<Record<string, () => Promise<readonly Check[]>>> = {
   qemu: async () => (await import('./qemu/checks.ts')).QEMU_CHECKS,
+  hyperkit: async () => (await import('./hyperkit/checks.ts')).HYPERKIT_CHECKS,
 };
 
 export interface DriverChoice {

@@ -12,7 +12,7 @@ import type { Ipv4Net } from '../../src/host/ipv4.ts';
 import { writeFileAtomic } from '../../src/profile/atomic.ts';
 import { BOOTPD, firewallVerdict, parseAllowBuiltIn, parseAppBlocked, parseBlockAll, parseGlobalState, SOCKETFILTERFW } from './firewall.ts';
 import type { FirewallAnswers } from './firewall.ts';
-import { findHyperkit, MACOS_HOST, MIN_HYPERKIT_VERSION, parseHyperkitVersion, sudoersLine } from './host.ts';
+import { findHyperkit, MACOS_HOST, MIN_HYPERKIT_VERSION, parseHyperkitVersion, parseTranslated, sudoersLine } from './host.ts';
 import { parseSudoList, sudoVerdict } from './sudo-rules.ts';
 import type { SudoVerdict } from './sudo-rules.ts';
 
@@ -35,11 +35,6 @@ export function cpuMaker(brand: string): 'intel' | 'apple' | undefined {
   return undefined;
 }
 
-/** `sysctl sysctl.proc_translated`: "sysctl.proc_translated: 1" for a process Rosetta translates; an unknown name on Intel Macs. */
-export function parseTranslated(text: string): boolean | undefined {
-  const m = /sysctl\.proc_translated:\s*([01])/.exec(text);
-  return m === null ? undefined : m[1] === '1';
-}
 
 const cpuCheck: Check = {
   id: 'HYPERKIT_CPU_UNSUPPORTED',

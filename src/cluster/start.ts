@@ -196,6 +196,8 @@ async function planStart(options: StartOptions, p: OpenProfile): Promise<StartPl
     ({ driver, reason, availability } = await p.registry.choose(String(p.settings['driver']), hostCtx));
   }
   options.out.info(`Using the ${driver.info.name} driver (${reason})`);
+  const legacy = p.registry.find(driver.info.name)?.legacy;
+  if (legacy !== undefined) options.out.warn(`${driver.info.displayName} is a legacy driver: ${legacy}.`);
   checkElevation(driver, availability, p.settings, existing === undefined ? 'create' : 'start');
   // The image first: its checks only read, while the preflight may run the hypervisor.
   const image = existing?.created === undefined ? await chooseImage(p, driver, options) : undefined;

@@ -185,7 +185,7 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
     id: 'HYPERKIT_NOT_ROOT', exitCode: 67, title: 'HyperKit lacks root privileges',
     pattern: /needs to run with elevated permissions/,
     platforms: ['darwin'], drivers: ['hyperkit'],
-    advice: 'HyperKit needs root for vmnet: the message names the exact chown/chmod commands; on Apple silicon or newer macOS use `--driver qemu` instead.',
+    advice: 'HyperKit needs root for vmnet: devcluster runs it through `sudo -n`, never setuid, and `devcluster doctor --driver hyperkit` shows (and with --fix installs) the sudoers line; on Apple silicon use `--driver qemu` instead.',
     related: ['machine-drivers/docker-machine-driver-hyperkit#15'],
   },
   {
@@ -197,7 +197,7 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
   },
   {
     id: 'HYPERKIT_NO_IP', exitCode: 72, title: 'No DHCP lease for the VM',
-    pattern: /IP address never found in dhcp leases file/,
+    pattern: /IP address never found in dhcp leases file|no DHCP lease for \S+ in \S*dhcpd_leases/,
     platforms: ['darwin'], drivers: ['hyperkit'],
     advice: 'The VM got no address from macOS\'s DHCP server: allow /usr/libexec/bootpd in the application firewall, turn off Internet Sharing, and delete the cluster before starting again.',
     related: [`${mk}#1926`, `${mk}#4206`],

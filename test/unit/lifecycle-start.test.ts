@@ -19,7 +19,8 @@ import { snapshotTree, tempDir } from '../helpers/cli.ts';
 import { cleanQcow2 } from '../helpers/disk-images.ts';
 import { isError } from '../helpers/errors.ts';
 import { skipUnlessPresent } from '../helpers/prerequisite.ts';
-import { FAKE_SWITCH, FakeDriver, INJECTED, hypervisor } from '../helpers/fake-driver.ts';
+import { DriverRegistry } from '../../drivers/index.ts';
+import { FAKE_DESCRIPTOR, FAKE_SWITCH, FakeDriver, INJECTED, hypervisor } from '../helpers/fake-driver.ts';
 import type { FakeDriverOptions } from '../helpers/fake-driver.ts';
 import { fakeHypervisorMissing, readRegistry, vmProcessAlive } from '../helpers/fake-hypervisor.ts';
 import { NOTHING, PROFILE, homeWithImage, leftovers, lifecycleOptions, removeHomes, startOptions } from '../helpers/lifecycle.ts';
@@ -71,6 +72,22 @@ describe('start over the fake driver', { skip }, () => {
     assert.equal(r2.alreadyRunning, true);
     assert.deepEqual(again.calls().filter((c) => c !== 'state'), ['available', 'ensureNetwork', 'address']);
     assert.equal(r2.ssh.port, r.ssh.port, 'the forwarded port is kept');
+    await deleteAndCheck(home);
+  });
+
+  test('a legacy driver is used only when asked for, and start says it is legacy and why', async () => {
+    const home = await homeWithImage();
+    const driver = new FakeDriver();
+    const registry = new DriverRegistry([{ ...FAKE_DESCRIPTOR, legacy: 'it is unmaintained upstream' }], { [FAKE_DESCRIPTOR.name]: async () => driver });
+    await assert.rejects(startCluster({ ...startOptions(home, driver), registry }), isError('DRIVER_NONE_AVAILABLE'));
+    // A profile made with the driver keeps using it, and each start says it is legacy.
+    const first = startOptions(home, driver);
+    await startCluster(first);
+    assert.doesNotMatch(first.captured.text(), /legacy/);
+    await stopCluster(lifecycleOptions(home, driver));
+    const again = { ...startOptions(home, driver), registry };
+    await startCluster(again);
+    assert.match(again.captured.text(), /Fake is a legacy driver: it is unmaintained upstream\./);
     await deleteAndCheck(home);
   });
 

@@ -91,18 +91,13 @@ const archCheck: Check = {
   id: 'HOST_ARCH_UNSUPPORTED',
   title: 'Architecture',
   category: 'host',
-  looksAt: 'the CPU architecture, against what the driver supports (HyperKit is Intel-only)',
+  looksAt: 'the CPU architecture: devcluster runs on x64 and arm64',
   fatal: true,
   exitCode: 36,
   async run(ctx) {
     const { arch } = ctx.host;
     if (!SUPPORTED_ARCHES.includes(arch)) return fail(`${arch} is not supported: devcluster runs on x64 and arm64`);
-    if (ctx.driver === 'hyperkit' && arch === 'arm64') {
-      return fail('HyperKit runs only on Intel Macs; this Mac has Apple silicon (arm64)', {
-        fix: { description: 'Use the QEMU driver, which runs on Apple silicon with Hypervisor.framework.', commands: [{ shell: 'sh', run: 'devcluster config set driver qemu', elevated: false }] },
-        related: ['kubernetes/minikube#11112'],
-      });
-    }
+    // HyperKit's Intel-only rule is its own check (HYPERKIT_CPU_UNSUPPORTED), which also sees through Rosetta 2.
     return pass(arch);
   },
 };
