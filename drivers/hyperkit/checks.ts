@@ -1,18 +1,19 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { settingOf } from '../../src/doctor/context.ts';
 import { describeRoute, hostRoutes } from '../../src/doctor/routes.ts';
 import { findRouteConflicts } from '../../src/doctor/net.ts';
 import { errorText, fail, pass, skip, warn } from '../../src/doctor/outcome.ts';
 import { shQuote } from '../../src/doctor/shell.ts';
 import type { Check, CheckContext, Fix, FixCommand } from '../../src/doctor/types.ts';
+import { ANY_EXIT_CODE } from '../../src/host/exec.ts';
 import { formatCidr, isIpv4, parseCidr } from '../../src/host/ipv4.ts';
 import type { Ipv4Net } from '../../src/host/ipv4.ts';
 import { writeFileAtomic } from '../../src/profile/atomic.ts';
 import { BOOTPD, firewallVerdict, parseAllowBuiltIn, parseAppBlocked, parseBlockAll, parseGlobalState, SOCKETFILTERFW } from './firewall.ts';
 import type { FirewallAnswers } from './firewall.ts';
-import { findHyperkit, MACOS_HOST, MIN_HYPERKIT_VERSION, parseHyperkitVersion, parseTranslated, sudoersLine } from './host.ts';
+import { findHyperkit, MACOS_HOST, MIN_HYPERKIT_VERSION, parseHyperkitVersion, parseTranslated, ROOT_OWNED_HYPERKIT, rootOwnershipProblems, sudoersLine } from './host.ts';
 import { parseSudoList, sudoVerdict } from './sudo-rules.ts';
 import type { SudoVerdict } from './sudo-rules.ts';
 
@@ -24,8 +25,6 @@ import type { SudoVerdict } from './sudo-rules.ts';
  */
 
 const MAC = ['darwin'] as const;
-/** Answers, not failures: a non-zero exit of these commands is read like their output. */
-const ANY_EXIT = Array.from({ length: 255 }, (_, i) => i + 1);
 const QEMU_INSTEAD: FixCommand = { shell: 'sh', run: 'devcluster config set driver qemu', elevated: false };
 
 /** "Intel(R) Core(TM) i7-9750H CPU @ 2.60GHz", "Apple M1 Pro", and Rosetta's "VirtualApple @ 2.50GHz". */
@@ -52,11 +51,11 @@ const cpuCheck: Check = {
       });
     if (ctx.host.arch === 'arm64') return appleSilicon('this Mac has Apple silicon (arm64)');
     if (ctx.host.arch !== 'x64') return fail(`HyperKit runs only on Intel Macs (x64); this process runs as ${ctx.host.arch}`);
-    const brand = await ctx.exec('sysctl', ['-n', 'machdep.cpu.brand_string'], { timeoutMs: 5000, parse: true, okExitCodes: ANY_EXIT }).then(
+    const brand = await ctx.exec('sysctl', ['-n', 'machdep.cpu.brand_string'], { timeoutMs: 5000, parse: true, okExitCodes: ANY_EXIT_CODE }).then(
       (r) => (r.exitCode === 0 ? r.stdout.trim() : undefined),
       () => undefined,
     );
-    const translated = await ctx.exec('sysctl', ['sysctl.proc_translated'], { timeoutMs: 5000, parse: true, okExitCodes: ANY_EXIT }).then(
+    const translated = await ctx.exec('sysctl', ['sysctl.proc_translated'], { timeoutMs: 5000, parse: true, okExitCodes: ANY_EXIT_CODE }).then(
       (r) => parseTranslated(r.stdout),
       () => undefined,
     );
@@ -83,7 +82,7 @@ async function hyperkitFound(ctx: CheckContext): Promise<HyperkitFound> {
     if (path === undefined) return { setting };
     try {
       // hyperkit prints its version on stderr.
-      const r = await c.exec(path, ['-v'], { timeoutMs: 10_000, parse: true, okExitCodes: ANY_EXIT });
+      const r = await c.exec(path, ['-v'], { timeoutMs: 10_000, parse: true, okExitCodes: ANY_EXIT_CODE });
       const text = `${r.stdout}\n${r.stderr}`;
       const version = parseHyperkitVersion(text);
       const versionText = /v?0\.\d{8}\S*/.exec(text)?.[0];
@@ -192,7 +191,7 @@ type SudoAnswer = { kind: 'listing'; text: string } | { kind: 'password' } | { k
 
 async function sudoListing(ctx: CheckContext): Promise<SudoAnswer> {
   // -k: ignore a cached sudo timestamp, which would make a rule that asks for a password look password-less.
-  const r = await ctx.exec(MACOS_HOST.sudo, ['-n', '-k', '-l'], { timeoutMs: 10_000, parse: true, okExitCodes: ANY_EXIT });
+  const r = await ctx.exec(MACOS_HOST.sudo, ['-n', '-k', '-l'], { timeoutMs: 10_000, parse: true, okExitCodes: ANY_EXIT_CODE });
   if (r.exitCode === 0) return { kind: 'listing', text: r.stdout };
   if (/password is required|a terminal is required/i.test(r.stderr)) return { kind: 'password' };
   return { kind: 'refused', text: (r.stderr.trim() || r.stdout.trim()).split('\n').pop() ?? `exit code ${r.exitCode}` };
@@ -200,7 +199,7 @@ async function sudoListing(ctx: CheckContext): Promise<SudoAnswer> {
 
 /** sudo's own answer to "may I run this as root", which follows aliases and wildcards exactly. */
 async function sudoPermits(ctx: CheckContext, argv: readonly string[]): Promise<boolean> {
-  const r = await ctx.exec(MACOS_HOST.sudo, ['-n', '-k', '-l', ...argv], { timeoutMs: 10_000, parse: true, okExitCodes: ANY_EXIT });
+  const r = await ctx.exec(MACOS_HOST.sudo, ['-n', '-k', '-l', ...argv], { timeoutMs: 10_000, parse: true, okExitCodes: ANY_EXIT_CODE });
   return r.exitCode === 0;
 }
 
@@ -208,7 +207,7 @@ const sudoCheck: Check = {
   id: 'HYPERKIT_SUDO_NOT_CONFIGURED',
   title: 'sudo for HyperKit',
   category: 'hypervisor',
-  looksAt: `that sudo runs hyperkit and \`${MACOS_HOST.kill} -TERM\` as root without a password (\`sudo -n -k -l\`, the rule that matches last): vmnet needs root and the driver uses \`sudo -n\`; --fix installs ${SUDOERS_FILE} after visudo -c accepts it`,
+  looksAt: `that sudo runs hyperkit, \`${MACOS_HOST.kill} -TERM\` and \`${MACOS_HOST.kill} -KILL\` as root without a password (\`sudo -n -k -l\`, the rule that matches last): vmnet needs root and the driver uses \`sudo -n\`; --fix installs ${SUDOERS_FILE} after visudo -c accepts it`,
   platforms: MAC,
   drivers: ['hyperkit'],
   requires: ['HYPERKIT_NOT_INSTALLED'],
@@ -227,6 +226,8 @@ const sudoCheck: Check = {
     const wanted: Array<{ name: string; argv: string[] }> = [
       { name: h.path, argv: [h.path] },
       { name: `${MACOS_HOST.kill} -TERM`, argv: [MACOS_HOST.kill, '-TERM', '1'] },
+      // kill and delete escalate to SIGKILL when the guest does not power off.
+      { name: `${MACOS_HOST.kill} -KILL`, argv: [MACOS_HOST.kill, '-KILL', '1'] },
     ];
     const verdicts: Array<{ name: string; verdict: SudoVerdict }> = [];
     for (const w of wanted) {
@@ -237,19 +238,55 @@ const sudoCheck: Check = {
     const bad = verdicts.filter((v) => v.verdict === 'password' || v.verdict === 'denied');
     if (bad.length > 0) {
       const words = (v: SudoVerdict) => (v === 'password' ? 'asks for a password' : 'is not allowed');
-      return fail(`sudo ${bad.map((b) => `${words(b.verdict)} for ${b.name}`).join(' and ')}`, {
+      return fail(`sudo ${andList(bad.map((b) => `${words(b.verdict)} for ${b.name}`))}`, {
         details: ['sudo uses the last rule that matches a command: a later rule that asks for a password (such as %admin ALL = (ALL) ALL) overrides an earlier NOPASSWD one.'],
         fix,
       });
     }
     const unknown = verdicts.filter((v) => v.verdict === 'unknown');
     if (unknown.length > 0) {
-      return warn(`sudo allows ${unknown.map((u) => u.name).join(' and ')}, but its rules as listed do not show whether it asks for a password`, {
+      return warn(`sudo allows ${andList(unknown.map((u) => u.name))}, but its rules as listed do not show whether it asks for a password`, {
         details: ['Rules that use aliases or digests are not read by devcluster; `sudo -n` may still work.'],
         fix,
       });
     }
-    return pass(`sudo runs ${verdicts.map((v) => v.name).join(' and ')} as root without a password`);
+    return pass(`sudo runs ${andList(verdicts.map((v) => v.name))} as root without a password`);
+  },
+};
+
+/** "a", "a and b", "a, b and c". */
+function andList(items: readonly string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items.at(-1) ?? ''}`;
+}
+
+const binaryOwnershipCheck: Check = {
+  id: 'HYPERKIT_BINARY_UNSAFE',
+  title: 'HyperKit binary ownership',
+  category: 'hypervisor',
+  looksAt: 'that the hyperkit sudo runs as root, and every directory above it (through symlinks), belongs to root and is writable only by root: otherwise any program running as you could replace it and become root',
+  platforms: MAC,
+  drivers: ['hyperkit'],
+  requires: ['HYPERKIT_NOT_INSTALLED'],
+  fatal: true,
+  exitCode: 67,
+  async run(ctx) {
+    const h = await hyperkitFound(ctx);
+    if (h.path === undefined) return skip('hyperkit is not installed');
+    const problems = await rootOwnershipProblems(h.path);
+    ctx.evidence({ command: `stat ${h.path} and each directory above it`, ...(problems.length === 0 ? {} : { problem: problems.join('; ') }) });
+    if (problems.length === 0) return pass(`${h.path} and the directories above it belong to root`);
+    const user = whoami(ctx);
+    return fail(`${h.path} may be replaced without root, so a password-less sudo rule for it would give root to any program you run`, {
+      details: problems,
+      fix: {
+        description: `Install a copy owned by root where only root can write, point devcluster at it, and give the sudo rule that path (${ROOT_OWNED_HYPERKIT}).`,
+        commands: [
+          { shell: 'sh', run: `sudo install -d -o root -g wheel -m 755 ${dirname(ROOT_OWNED_HYPERKIT)} && sudo install -o root -g wheel -m 755 ${h.path} ${ROOT_OWNED_HYPERKIT}`, elevated: true },
+          { shell: 'sh', run: `devcluster config set hyperkit-path ${ROOT_OWNED_HYPERKIT}`, elevated: false },
+          { shell: 'sh', run: sudoersLine(user, ROOT_OWNED_HYPERKIT, MACOS_HOST), elevated: true, file: SUDOERS_FILE },
+        ],
+      },
+    });
   },
 };
 
@@ -281,7 +318,7 @@ export function parseSharedNetAddress(exitCode: number, stdout: string, stderr: 
 async function vmnetNetwork(ctx: CheckContext): Promise<VmnetNetwork> {
   return ctx.memo('hyperkit-vmnet', async (c) => {
     try {
-      const r = await c.exec('defaults', ['read', VMNET_DOMAIN, 'Shared_Net_Address'], { timeoutMs: 5000, parse: true, okExitCodes: ANY_EXIT });
+      const r = await c.exec('defaults', ['read', VMNET_DOMAIN, 'Shared_Net_Address'], { timeoutMs: 5000, parse: true, okExitCodes: ANY_EXIT_CODE });
       return parseSharedNetAddress(r.exitCode, r.stdout, r.stderr);
     } catch (e) {
       return { ...parseSharedNetAddress(1, '', ''), problem: errorText(e) };
@@ -319,7 +356,7 @@ const firewallCheck: Check = {
   exitCode: 75,
   async run(ctx) {
     const ask = async (args: string[]) => {
-      const r = await ctx.exec(SOCKETFILTERFW, args, { timeoutMs: 10_000, parse: true, okExitCodes: ANY_EXIT });
+      const r = await ctx.exec(SOCKETFILTERFW, args, { timeoutMs: 10_000, parse: true, okExitCodes: ANY_EXIT_CODE });
       return `${r.stdout}\n${r.stderr}`;
     };
     const answers: FirewallAnswers = { state: parseGlobalState(await ask(['--getglobalstate'])) };
@@ -337,7 +374,7 @@ const firewallCheck: Check = {
       ],
       apply: async (c) => {
         // --add answers "already a part of the firewall" with its own exit code on a second run; --unblockapp decides.
-        await c.execElevated(SOCKETFILTERFW, ['--add', BOOTPD], { timeoutMs: 30_000, okExitCodes: ANY_EXIT });
+        await c.execElevated(SOCKETFILTERFW, ['--add', BOOTPD], { timeoutMs: 30_000, okExitCodes: ANY_EXIT_CODE });
         await c.execElevated(SOCKETFILTERFW, ['--unblockapp', BOOTPD], { timeoutMs: 30_000 });
       },
       applyDescription: `runs socketfilterfw --add and --unblockapp for ${BOOTPD}`,
@@ -404,4 +441,4 @@ const vpnCheck: Check = {
   },
 };
 
-export const HYPERKIT_CHECKS: readonly Check[] = [cpuCheck, installedCheck, sudoCheck, vmnetCheck, firewallCheck, vpnCheck];
+export const HYPERKIT_CHECKS: readonly Check[] = [cpuCheck, installedCheck, binaryOwnershipCheck, sudoCheck, vmnetCheck, firewallCheck, vpnCheck];

@@ -15,9 +15,10 @@ export interface HyperkitLaunch {
   initrd: string;
   cmdline: string;
   pidFile: string;
-  /** The serial console: a pty for a person to attach, and its output appended to the log. */
+  /** Where hyperkit writes the name of the serial console's pty. */
   tty: string;
-  serialLog: string;
+  /** The console's output: a 64 KiB ring hyperkit truncates at each start. */
+  consoleRing: string;
 }
 
 /** Kubernetes wants the unified cgroup hierarchy; an image's command line that does not say so gets it added. */
@@ -54,7 +55,7 @@ export function buildHyperkitArgs(l: HyperkitLaunch): string[] {
   args.push('-s', `2:0,virtio-blk,${optionPath('disk', l.disk)}`);
   l.isos.forEach((iso, i) => args.push('-s', `${3 + i},ahci-cd,${optionPath('ISO', iso)}`));
   args.push('-s', `${3 + l.isos.length},virtio-rnd`);
-  args.push('-l', `com1,autopty=${optionPath('tty', l.tty)},log=${optionPath('serial log', l.serialLog)}`);
+  args.push('-l', `com1,autopty=${optionPath('tty', l.tty)},log=${optionPath('console ring', l.consoleRing)}`);
   args.push('-f', `kexec,${optionPath('kernel', l.kernel)},${optionPath('initrd', l.initrd)},${l.cmdline}`);
   return args;
 }

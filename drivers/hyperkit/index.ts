@@ -5,8 +5,8 @@ import { copyFile, mkdir, readFile, rename, rm, stat, truncate } from 'node:fs/p
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Availability, CrashReport, Driver, DriverContext, GuestAddress, NetworkPlan, StopOptions, VmDetails, VmSpec, VmState } from '../driver.ts';
-import { run, tail } from '../../src/host/exec.ts';
-import { processAlive, provedOurs } from '../../src/host/process.ts';
+import { ANY_EXIT_CODE, run, tail } from '../../src/host/exec.ts';
+import { processAlive, processCommandLine, provedOurs, readPidFile, waitForExit } from '../../src/host/process.ts';
 import { logLine } from '../../src/ui/context.ts';
 import { DevclusterError } from '../../src/ui/errors.ts';
 import { displayArg } from '../../src/ui/redact.ts';
@@ -27,8 +27,11 @@ interface HyperkitData {
 }
 
 const NETWORK_MODE = 'vmnet-shared';
-/** sudo's and hyperkit's own failures are answers to read, not exceptions. */
-const ANY_EXIT = Array.from({ length: 255 }, (_, i) => i + 1);
+
+/** The last lines of a log; the console ring is NUL-padded to its full size, so NULs go. */
+async function logTail(path: string, lines: number): Promise<string> {
+  return tail((await readFile(path, 'latin1').catch(() => '')).replaceAll('\0', ''), lines);
+}
 
 function data(ctx: DriverContext): HyperkitData {
   return (ctx.state.require().driverData['hyperkit'] ?? {}) as HyperkitData;
@@ -48,7 +51,8 @@ function files(ctx: DriverContext) {
     pidFile: join(ctx.paths.dir, 'hyperkit.pid'),
     tty: join(ctx.paths.dir, 'tty'),
     log: join(ctx.paths.logs, 'hyperkit.log'),
-    serialLog: ctx.paths.serialLog,
+    // HyperKit keeps the console in a 64 KiB ring it truncates at each start, not in an appended log.
+    consoleRing: join(ctx.paths.logs, 'console-ring'),
   };
 }
 
@@ -72,7 +76,7 @@ export function createHyperkitDriver(host: HyperkitHost): Driver {
 
   /** Runs a command as root without a prompt; a refusal names the sudoers line that allows it. */
   async function asRoot(ctx: { settings: Readonly<Record<string, unknown>> }, argv: readonly string[], timeoutMs = 30_000) {
-    const r = await run(host.sudo, ['-n', ...argv], { timeoutMs, parse: true, okExitCodes: ANY_EXIT });
+    const r = await run(host.sudo, ['-n', ...argv], { timeoutMs, parse: true, okExitCodes: ANY_EXIT_CODE });
     if (r.exitCode !== 0 && /password is required|a terminal is required|not allowed to execute/i.test(r.stderr)) {
       throw new DevclusterError('HYPERKIT_SUDO_REQUIRED', `sudo -n refused to run ${argv[0] ?? ''}: ${tail(r.stderr, 1)}`, {
         advice: `Allow it without a password (sudo visudo -f /etc/sudoers.d/devcluster-hyperkit):\n    ${sudoersLine(process.env['USER'] ?? '<you>', await binary(ctx), host)}\n    \`devcluster doctor --driver hyperkit\` checks it.`,
@@ -88,20 +92,23 @@ export function createHyperkitDriver(host: HyperkitHost): Driver {
     return proof.ours ? proof.pid : undefined;
   }
 
-  async function waitForExit(pid: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (!processAlive(pid)) return true;
-      signal?.throwIfAborted();
-      await sleep(200);
-    }
-    return !processAlive(pid);
-  }
-
   /** hyperkit runs as root: only root can signal it. */
   async function signalRoot(ctx: DriverContext, pid: number, sig: 'TERM' | 'KILL'): Promise<void> {
     const r = await asRoot(ctx, [host.kill, `-${sig}`, String(pid)]);
     if (r.exitCode !== 0 && processAlive(pid)) throw new DevclusterError('HYPERKIT_STOP_TIMEOUT', `kill -${sig} ${pid} failed: ${tail(r.stderr, 1)}`);
+  }
+
+  /**
+   * Called when the pid file proved nothing: a live process whose command
+   * line cannot be read may still be this VM's hyperkit, and booting a
+   * second VM on the same disk would corrupt it.
+   */
+  async function refuseUnknownOwner(pidFile: string): Promise<void> {
+    const pid = await readPidFile(pidFile);
+    if (pid === undefined || !processAlive(pid) || (await processCommandLine(pid)) !== undefined) return;
+    throw new DevclusterError('HYPERKIT_START_FAILED', `${pidFile} names process ${pid}, which runs but whose command line cannot be read, so it may be this VM's hyperkit; starting another would share its disk`, {
+      advice: `If it is this VM, stop it: sudo kill ${pid}. If it is not, remove ${pidFile}. Then start again.`,
+    });
   }
 
   const driver: Driver = {
@@ -123,11 +130,11 @@ export function createHyperkitDriver(host: HyperkitHost): Driver {
     async available(ctx): Promise<Availability> {
       if (ctx.platform !== 'darwin') return { status: 'unavailable', reason: `HyperKit runs only on macOS; this is ${ctx.platform}`, fix: 'Use the QEMU driver: --driver=qemu.' };
       // An x64 Node under Rosetta 2 reports x64 on Apple silicon; the kernel tells the truth.
-      const translated = await run('sysctl', ['sysctl.proc_translated'], { timeoutMs: 5000, parse: true, okExitCodes: ANY_EXIT }).then((r) => parseTranslated(r.stdout), () => undefined);
+      const translated = await run('sysctl', ['sysctl.proc_translated'], { timeoutMs: 5000, parse: true, okExitCodes: ANY_EXIT_CODE }).then((r) => parseTranslated(r.stdout), () => undefined);
       if (host.arch !== 'x64' || translated === true) return { status: 'unavailable', reason: 'HyperKit runs only on Intel Macs; this Mac has Apple silicon', fix: 'Use --driver=qemu, which runs on HVF here.' };
       const path = await findHyperkit(String(ctx.settings['hyperkit-path'] ?? 'auto'), process.env, host);
       if (path === undefined) return { status: 'unavailable', reason: 'hyperkit is not installed (Homebrew disabled its formula in 2025)', fix: 'Use --driver=qemu (recommended on macOS), or set --hyperkit-path to a hyperkit you have.' };
-      const probe = await run(host.sudo, ['-n', path, '-v'], { timeoutMs: 10_000, parse: true, okExitCodes: ANY_EXIT });
+      const probe = await run(host.sudo, ['-n', path, '-v'], { timeoutMs: 10_000, parse: true, okExitCodes: ANY_EXIT_CODE });
       if (probe.exitCode !== 0) {
         return { status: 'needs-elevation', elevation: 'sudo', reason: `vmnet needs root and \`sudo -n ${path}\` asks for a password; add: ${sudoersLine(process.env['USER'] ?? '<you>', path, host)}` };
       }
@@ -199,9 +206,11 @@ export function createHyperkitDriver(host: HyperkitHost): Driver {
       if (d.vm === undefined || d.uuid === undefined) throw new Error('hyperkit: start before create');
       if ((await ourPid(ctx)) !== undefined) return;
       const f = files(ctx);
+      await refuseUnknownOwner(f.pidFile);
       const hyperkit = await binary(ctx);
-      const args = buildHyperkitArgs({ ...d.vm, uuid: d.uuid, pidFile: f.pidFile, tty: f.tty, serialLog: f.serialLog });
+      const args = buildHyperkitArgs({ ...d.vm, uuid: d.uuid, pidFile: f.pidFile, tty: f.tty, consoleRing: f.consoleRing });
       await rm(f.pidFile, { force: true });
+      await rm(f.tty, { force: true });
       await ctx.state.record('process', f.pidFile);
       logLine('exec', `$ ${[host.sudo, '-n', hyperkit, ...args].map(displayArg).join(' ')} (detached)`);
       const fd = openSync(f.log, 'a', 0o600);
@@ -224,13 +233,14 @@ export function createHyperkitDriver(host: HyperkitHost): Driver {
       const deadline = Date.now() + 30_000;
       while (Date.now() < deadline) {
         ctx.signal.throwIfAborted();
+        // hyperkit writes its pid file before it sets up its devices, vmnet first; the tty comes after them.
         const pid = await ourPid(ctx);
-        if (pid !== undefined) {
+        if (pid !== undefined && (await stat(f.tty).then(() => true, () => false))) {
           ctx.report(`hyperkit pid ${pid}`);
           return;
         }
         if (exited !== undefined) {
-          const last = tail(await readFile(f.log, 'utf8').catch(() => ''), 5);
+          const last = await logTail(f.log, 5);
           if (/password is required|a terminal is required/i.test(last)) await asRoot(ctx, [hyperkit, '-v']);
           throw new DevclusterError('HYPERKIT_START_FAILED', `hyperkit exited while starting (code ${exited.code ?? exited.signal}): ${last.split('\n').pop() ?? ''}`, {
             advice: `Its own output is in ${f.log}. After a macOS upgrade an old hyperkit often fails this way; \`devcluster doctor --driver hyperkit\` checks it.`,
@@ -239,7 +249,7 @@ export function createHyperkitDriver(host: HyperkitHost): Driver {
         }
         await sleep(200);
       }
-      throw new DevclusterError('HYPERKIT_START_FAILED', `hyperkit did not write its pid file ${f.pidFile} within 30s`, { advice: `Its own output is in ${f.log}.` });
+      throw new DevclusterError('HYPERKIT_START_FAILED', `hyperkit did not finish setting up its devices (pid file ${f.pidFile}, console ${f.tty}) within 30s`, { advice: `Its own output is in ${f.log}.` });
     },
 
     async resume(ctx) {
@@ -298,6 +308,7 @@ export function createHyperkitDriver(host: HyperkitHost): Driver {
         deadline: wait.deadline,
         signal: ctx.signal,
         alive: async () => (await ourPid(ctx)) !== undefined,
+        lastWords: () => logTail(files(ctx).log, 5),
         ...(wait.onProgress === undefined ? {} : { onProgress: wait.onProgress }),
       });
       if (ip !== d.guestIp) {
@@ -314,7 +325,8 @@ export function createHyperkitDriver(host: HyperkitHost): Driver {
     },
 
     async crashReport(ctx): Promise<CrashReport> {
-      const log = tail(await readFile(files(ctx).log, 'utf8').catch(() => ''), 10);
+      const f = files(ctx);
+      const log = [await logTail(f.log, 10), await logTail(f.consoleRing, 10)].filter((t) => t !== '').join('\n--- the guest\'s console (HyperKit\'s ring buffer, oldest lines may be missing) ---\n');
       const pid = await ourPid(ctx);
       const cause = pid === undefined ? 'the hyperkit process is gone (it crashed, was killed, or the guest powered off)' : 'hyperkit runs but the guest does not answer';
       return { cause, ...(log === '' ? {} : { log }) };

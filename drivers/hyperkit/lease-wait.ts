@@ -11,6 +11,8 @@ export interface LeaseWait {
   signal: AbortSignal;
   /** Whether the VM still runs: a dead VM gets no lease, and the wait says so at once. */
   alive: () => Promise<boolean>;
+  /** hyperkit's own last output, for the error when it exited. */
+  lastWords: () => Promise<string>;
   onProgress?: (detail: string) => void;
   pollMs?: number;
 }
@@ -24,11 +26,13 @@ export async function waitForLease(w: LeaseWait): Promise<string> {
   const started = Date.now();
   for (;;) {
     w.signal.throwIfAborted();
-    const lease = await readDhcpdLease(w.mac, w.leasesFile);
+    const lease = await readDhcpdLease(w.mac, w.leasesFile, { now: Math.floor(Date.now() / 1000) });
     if (lease !== undefined) return lease.ipAddress;
     if (!(await w.alive())) {
-      throw new DevclusterError('HYPERKIT_EXITED', 'hyperkit exited before the guest got an address', {
-        advice: 'Its output is in the profile\'s logs/hyperkit.log and the guest\'s console in logs/serial.log.',
+      const words = await w.lastWords();
+      throw new DevclusterError('HYPERKIT_EXITED', `hyperkit exited before the guest got an address${words === '' ? '' : `: ${words.split('\n').pop() ?? ''}`}`, {
+        advice: 'Its output is in the profile\'s logs/hyperkit.log and the guest\'s console in logs/console-ring.',
+        details: { hyperkitOutput: words },
       });
     }
     if (Date.now() >= w.deadline) {
@@ -37,7 +41,7 @@ export async function waitForLease(w: LeaseWait): Promise<string> {
           'The usual causes on a Mac:',
           '    - the application firewall blocks bootpd: sudo /usr/libexec/ApplicationFirewall/socketfilterfw --add /usr/libexec/bootpd --unblockapp /usr/libexec/bootpd',
           '    - a VPN routes 192.168.64.0/24 (vmnet\'s shared subnet) into its tunnel: disconnect it and start again',
-          '    - the guest did not boot far enough to ask for an address: read the profile\'s logs/serial.log',
+          '    - the guest did not boot far enough to ask for an address: read the profile\'s logs/console-ring (a ring buffer padded with NUL bytes)',
           '    `devcluster doctor --driver hyperkit` checks the first two.',
         ].join('\n'),
       });

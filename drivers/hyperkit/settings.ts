@@ -5,7 +5,8 @@ import type { SettingDefinition } from '../../src/profile/setting-parsers.ts';
 function parseHyperkitPath(raw: string, origin: string): string {
   const v = raw.trim();
   if (v === 'auto') return v;
-  if (!isAbsolute(v) || v.includes(',')) throw invalid(origin, raw, 'auto, or the absolute path of the hyperkit program (without commas: HyperKit splits its options on them)');
+  // macOS's ps joins arguments with spaces, so a path with one could not be recognized as the running hyperkit.
+  if (!isAbsolute(v) || /[,\s]/.test(v)) throw invalid(origin, raw, 'auto, or the absolute path of the hyperkit program, without commas or spaces');
   return v;
 }
 

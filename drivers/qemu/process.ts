@@ -7,12 +7,12 @@ import { DevclusterError } from '../../src/ui/errors.ts';
 import { logLine } from '../../src/ui/context.ts';
 import { displayArg } from '../../src/ui/redact.ts';
 import { tail } from '../../src/host/exec.ts';
-import { processAlive, provedOurs } from '../../src/host/process.ts';
+import { processAlive, provedOurs, waitForExit } from '../../src/host/process.ts';
 import { connectQmp } from './qmp.ts';
 import type { QmpAddress, QmpClient } from './qmp.ts';
 import './errors.ts';
 
-export { processAlive };
+export { processAlive, waitForExit };
 
 /** The executable's file name: qemu-system-x86_64, qemu-system-aarch64(.exe). */
 export const QEMU_PROGRAM = /^qemu-system-[a-z0-9_]+(\.exe)?$/i;
@@ -98,12 +98,3 @@ export async function launchQemu(options: {
   throw new DevclusterError('QEMU_START_FAILED', 'QEMU did not open its monitor within 30s', { advice: `QEMU's own output is in ${options.logFile}.` });
 }
 
-export async function waitForExit(pid: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!processAlive(pid)) return true;
-    signal?.throwIfAborted();
-    await sleep(200);
-  }
-  return !processAlive(pid);
-}

@@ -141,16 +141,19 @@ function parseHexSeconds(text: string): number | undefined {
  * The lease for a MAC among parsed leases, or undefined when there is none.
  * When several entries hold the MAC (a VM re-created with the same MAC, an old
  * address not yet expired) the newest lease wins: it is the address the guest
- * holds now, whatever order bootpd wrote the entries in.
+ * holds now, whatever order bootpd wrote the entries in. With `now` (Unix
+ * seconds), leases that expired by then are not candidates.
  *
  * Throws a RangeError when `mac` is not a MAC: callers pass their own VM's
  * MAC, so a bad one is a bug that waiting for a lease would only hide.
  */
-export function findDhcpdLease(leases: readonly DhcpdLease[], mac: string): DhcpdLease | undefined {
+export function findDhcpdLease(leases: readonly DhcpdLease[], mac: string, options: { now?: number } = {}): DhcpdLease | undefined {
   const wanted = parseMac(mac);
   if (wanted === undefined) throw new RangeError(`not a MAC address: ${JSON.stringify(mac)}`);
   let best: DhcpdLease | undefined;
   for (const lease of leases) {
+    // An expired lease's address may since belong to another machine.
+    if (options.now !== undefined && lease.expiresAt <= options.now) continue;
     if (sameMac(lease.mac, wanted) && (best === undefined || lease.expiresAt > best.expiresAt)) best = lease;
   }
   return best;
@@ -162,7 +165,7 @@ export function findDhcpdLease(leases: readonly DhcpdLease[], mac: string): Dhcp
  * so a missing file means "no lease yet"; any other read error (permissions,
  * a directory at the path) propagates as the fs error.
  */
-export async function readDhcpdLease(mac: string, path: string = DHCPD_LEASES_PATH): Promise<DhcpdLease | undefined> {
+export async function readDhcpdLease(mac: string, path: string = DHCPD_LEASES_PATH, options: { now?: number } = {}): Promise<DhcpdLease | undefined> {
   // Checked before reading so a bad MAC fails the same way with or without a file.
   if (parseMac(mac) === undefined) throw new RangeError(`not a MAC address: ${JSON.stringify(mac)}`);
   let text: string;
@@ -172,5 +175,5 @@ export async function readDhcpdLease(mac: string, path: string = DHCPD_LEASES_PA
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;
   }
-  return findDhcpdLease(parseDhcpdLeases(text), mac);
+  return findDhcpdLease(parseDhcpdLeases(text), mac, options);
 }

@@ -31,6 +31,9 @@ export interface RunResult {
 
 export const DEFAULT_TIMEOUT_MS = 60_000;
 
+/** okExitCodes for a program whose every failure is an answer to read (sudo -n, sysctl, defaults). */
+export const ANY_EXIT_CODE: readonly number[] = Array.from({ length: 255 }, (_, i) => i + 1);
+
 const TAIL_LINES = 20;
 
 export function tail(text: string, lines = TAIL_LINES): string {

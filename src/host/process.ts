@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from './exec.ts';
 import type { RunOptions, RunResult } from './exec.ts';
 import { powershellJson } from './powershell.ts';
@@ -39,6 +40,17 @@ export function processAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code !== 'ESRCH';
   }
+}
+
+/** Whether the process ended within the time, polling; `signal` ends the wait early. */
+export async function waitForExit(pid: number, timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (!processAlive(pid)) return true;
+    signal?.throwIfAborted();
+    await sleep(200);
+  }
+  return !processAlive(pid);
 }
 
 /** /proc/<pid>/cmdline: arguments separated and terminated by NUL. */

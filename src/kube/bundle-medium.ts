@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
+import { hashFile } from '../image/cache.ts';
 import { readJsonIfExists, writeJsonAtomic } from '../profile/atomic.ts';
-import { writeIsoFile } from '../seed/iso-file.ts';
+import { IsoSourceMismatch, writeIsoFile } from '../seed/iso-file.ts';
 import { DevclusterError, errorDef, registerErrors } from '../ui/errors.ts';
 import type { BundleManifest } from './bundle-manifest.ts';
 import { bundleCacheDir, bundleInvalid } from './bundle-store.ts';
@@ -76,16 +75,15 @@ export async function ensureBundleMedium(
   const guestFiles = filesForGuest(bundle.manifest);
   const files = [
     { name: 'manifest.json', source: join(bundle.dir, 'manifest.json') },
-    ...guestFiles.map((f) => ({ name: mediumFileName(f.path), source: join(bundle.dir, ...f.path.split('/')), mode: Number.parseInt(f.mode, 8) })),
+    // A cached bundle is checked by size when it is used; its bytes are checked here, once per medium, before the medium exists.
+    ...guestFiles.map((f) => ({ name: mediumFileName(f.path), source: join(bundle.dir, ...f.path.split('/')), mode: Number.parseInt(f.mode, 8), sha256: f.sha256 })),
   ];
-  const written = await writeIsoFile(path, { volumeId: BUNDLE_MEDIUM_LABEL, files, ...(signal === undefined ? {} : { signal }) });
-  // A cached bundle is checked by size when it is used; its bytes are checked here, once per medium.
-  const problems = guestFiles.flatMap((f, i) => {
-    const actual = written.fileSha256[i + 1];
-    return actual === f.sha256 ? [] : [`${f.path} has sha256 ${actual ?? 'unknown'}, the manifest says ${f.sha256}`];
-  });
-  if (problems.length > 0) {
-    await rm(path, { force: true });
+  let written;
+  try {
+    written = await writeIsoFile(path, { volumeId: BUNDLE_MEDIUM_LABEL, files, ...(signal === undefined ? {} : { signal }) });
+  } catch (e) {
+    if (!(e instanceof IsoSourceMismatch)) throw e;
+    const problems = e.mismatches.map((m) => `${relative(bundle.dir, m.source).split(sep).join('/')} has sha256 ${m.actual}, the manifest says ${m.expected}`);
     throw bundleInvalid(`the cached ${bundle.manifest.kubernetesVersion} bundle in ${bundle.dir}`, problems, 'Its files changed on disk since it was verified. Put a good bundle back with `devcluster bundle import`, `devcluster bundle build`, or remove the directory so `start` downloads it again.');
   }
   const fresh: MediumRecord = { manifestSha256, sha256: written.sha256, size: written.size };
@@ -100,9 +98,7 @@ export async function ensureBundleMedium(
  * are checked by digest when containerd imports them.
  */
 export async function verifyBundleMedium(medium: BundleMedium, signal?: AbortSignal): Promise<void> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(medium.path, { highWaterMark: 1 << 20, ...(signal === undefined ? {} : { signal }) })) hash.update(chunk as Buffer);
-  const actual = hash.digest('hex');
+  const actual = (await hashFile(medium.path, signal)).sha256;
   if (actual === medium.sha256) return;
   await rm(recordPath(medium.path), { force: true });
   throw new DevclusterError('KUBE_BUNDLE_MEDIUM_CORRUPT', `the node bundle's medium ${medium.path} has sha256 ${actual}, not the ${medium.sha256} recorded when it was written`, {

@@ -11,6 +11,7 @@ import './bootstrap-errors.ts';
 
 /** Where the bundle's medium is mounted while it is installed (a tmpfs: gone after a reboot). */
 export const GUEST_MEDIUM_MOUNT = '/run/devcluster/bundle';
+const LEGACY_STAGING = '/var/lib/devcluster/bundle/staging';
 /** Written last: the installed bundle's manifest digest. Its presence means every binary is in place. */
 export const GUEST_BUNDLE_MARKER = '/var/lib/devcluster/bundle/installed.json';
 /** Image imports at once: one `ctr import` leaves a second vCPU mostly idle (two at once took 77 s instead of 119 s for the seven images on two emulated vCPUs). */
@@ -87,7 +88,11 @@ export async function mountBundleMedium(ssh: SshSession, medium: { label: string
   const r = await ssh.run(sudo(script));
   if (r.stdout.trim() === 'absent') {
     throw new DevclusterError('KUBE_BUNDLE_MEDIUM_MISSING', `the guest sees no disk labelled ${medium.label}, the ISO that carries the node bundle`, {
-      advice: 'The VM was made without it (by an earlier devcluster) or the hypervisor did not attach it. Recreate the VM: `devcluster delete`, then `devcluster start`.',
+      advice: [
+        'Either the hypervisor did not attach it, or an earlier devcluster made this VM: it copied the bundle over SSH and attached no medium.',
+        '    Such a VM starts as long as the bundle installed in it matches the cached one. This start needs an install because the cached bundle changed, or an image is missing from containerd.',
+        '    To keep the cluster, put back the bundle it was made with (`devcluster bundle import`). Otherwise recreate the VM with `devcluster delete`, then `devcluster start`; delete removes the cluster and everything in it.',
+      ].join('\n'),
     });
   }
   const digest = parseSha256sum(r.stdout).get(`${m}/manifest.json`);
@@ -121,7 +126,8 @@ export async function installBundleInGuest(
     const to = guestDestination(f.path);
     return to === undefined ? [] : [`install -D -m 0755 ${GUEST_MEDIUM_MOUNT}/${mediumFileName(f.path)} ${to}`];
   });
-  await ssh.run(sudo(['set -e', ...placements].join('\n')), { timeoutMs: 5 * 60_000 });
+  // Earlier devcluster versions copied the bundle into this staging directory over SSH; an interrupted copy left it there.
+  await ssh.run(sudo(['set -e', ...placements, `rm -rf ${LEGACY_STAGING}`].join('\n')), { timeoutMs: 5 * 60_000 });
   return 'installed';
 }
 
@@ -161,12 +167,17 @@ export async function importBundleImages(ssh: SshSession, manifest: BundleManife
   const size = (i: BundleImage): number => manifest.files.find((f) => f.path === i.file)?.size ?? 0;
   const queue = [...missing].sort((a, b) => size(b) - size(a));
   let started = 0;
+  let failed = false;
   const worker = async (): Promise<void> => {
-    for (let image = queue.shift(); image !== undefined; image = queue.shift()) {
+    // After one import failed, the other worker starts no new one: the start is failing anyway.
+    for (let image = queue.shift(); image !== undefined && !failed; image = queue.shift()) {
       started++;
       progress(`importing ${image.ref} (${started}/${missing.length})`);
       await ssh.run(sudo(`${GUEST_BIN_DIR}/ctr -n ${CRI_NAMESPACE} images import --platform linux/${manifest.platform.architecture} ${GUEST_MEDIUM_MOUNT}/${mediumFileName(image.file)}`), {
         timeoutMs: 15 * 60_000,
+      }).catch((e: unknown) => {
+        failed = true;
+        throw e;
       });
     }
   };
@@ -192,7 +203,8 @@ export async function writeGuestFiles(ssh: SshSession, files: readonly GuestFile
   const changed = files.filter((f) => digests.get(f.path) !== createHash('sha256').update(f.content).digest('hex'));
   if (changed.length === 0) return [];
   // Contents travel as base64 on stdin, one line per file, so no quoting can break them.
-  const script = ['set -e', 't=$(mktemp)', ...changed.map((f) => `read -r b64; printf '%s' "$b64" | base64 -d >"$t"; install -D -m ${f.mode.toString(8)} "$t" ${quoteShellArg(f.path)}`), 'rm -f "$t"'].join('\n');
+  // The temp file may hold a private key: it goes however the script ends.
+  const script = ['set -e', 't=$(mktemp)', 'trap \'rm -f "$t"\' EXIT', ...changed.map((f) => `read -r b64; printf '%s' "$b64" | base64 -d >"$t"; install -D -m ${f.mode.toString(8)} "$t" ${quoteShellArg(f.path)}`)].join('\n');
   const input = changed.map((f) => `${Buffer.from(f.content).toString('base64')}\n`).join('');
   await ssh.run(sudo(script), { input });
   return changed.map((f) => f.path);

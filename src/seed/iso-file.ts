@@ -11,6 +11,18 @@ export interface IsoSourceFile {
   /** The host file whose bytes the image carries. */
   source: string;
   mode?: number;
+  /** Expected sha256 of the source: a mismatch fails the write before the image replaces anything. */
+  sha256?: string;
+}
+
+/** A source file whose bytes were not the ones expected (IsoSourceFile.sha256). */
+export class IsoSourceMismatch extends Error {
+  readonly mismatches: ReadonlyArray<{ source: string; expected: string; actual: string }>;
+
+  constructor(mismatches: ReadonlyArray<{ source: string; expected: string; actual: string }>) {
+    super(`${mismatches.length} source file(s) differ from their expected sha256`);
+    this.mismatches = mismatches;
+  }
 }
 
 export interface IsoFileOptions {
@@ -86,6 +98,8 @@ export async function writeIsoFile(path: string, options: IsoFileOptions): Promi
       fileSha256.push(hash.digest('hex'));
     }
     await sink.padTo(layout.size);
+    const mismatches = options.files.flatMap((f, i) => (f.sha256 === undefined || f.sha256 === fileSha256[i] ? [] : [{ source: f.source, expected: f.sha256, actual: fileSha256[i] ?? '' }]));
+    if (mismatches.length > 0) throw new IsoSourceMismatch(mismatches);
     sha256 = sink.digest();
   });
   return { size: layout.size, sha256, fileSha256 };

@@ -110,6 +110,10 @@ export function networkConfigObject(s: ValidSeedSpec): Record<string, unknown> {
   const ethernet: Record<string, unknown> = { match: net.mac === undefined ? { name: 'e*' } : { macaddress: net.mac } };
   if (net.mode === 'dhcp') {
     ethernet.dhcp4 = true;
+    // systemd-networkd sends a DUID as its client identifier by default, and
+    // macOS's bootpd then records the lease under the DUID instead of the MAC:
+    // the host, which knows only the MAC, would never find the address.
+    ethernet['dhcp-identifier'] = 'mac';
   } else {
     const ipv6 = net.address.includes(':');
     ethernet.dhcp4 = false;

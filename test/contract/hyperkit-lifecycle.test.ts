@@ -25,7 +25,7 @@ import { skipUnlessPresent } from '../helpers/prerequisite.ts';
 const skip = skipUnlessPresent(existsSync('/usr/bin/gcc') ? false : 'gcc is missing (it compiles the hyperkit double): install the Debian package gcc');
 
 const FIXTURE = join(REPO, 'test', 'fixtures', 'hyperkit-double');
-const DOUBLE_ENV = ['HYPERKIT_DOUBLE_FAIL', 'HYPERKIT_DOUBLE_DEAF', 'HYPERKIT_DOUBLE_NO_LEASE', 'HYPERKIT_DOUBLE_SUDO_DENY'];
+const DOUBLE_ENV = ['HYPERKIT_DOUBLE_FAIL', 'HYPERKIT_DOUBLE_FAIL_VMNET', 'HYPERKIT_DOUBLE_DEAF', 'HYPERKIT_DOUBLE_NO_LEASE', 'HYPERKIT_DOUBLE_SUDO_DENY'];
 
 describe('the HyperKit driver over scripted doubles', { skip }, () => {
   let dir: string;
@@ -152,7 +152,9 @@ describe('the HyperKit driver over scripted doubles', { skip }, () => {
 
     await d.stop(ctx, { timeoutMs: 10_000 });
     assert.equal(await d.state(ctx), 'stopped');
-    assert.match(readFileSync(ctx.paths.serialLog, 'utf8'), /power button/, 'stopped through the ACPI power button, not killed');
+    const ring = readFileSync(join(ctx.paths.logs, 'console-ring'), 'latin1');
+    assert.equal(ring.length, 65536, 'the console is HyperKit\'s fixed-size ring');
+    assert.match(ring, /power button/, 'stopped through the ACPI power button, not killed');
     assert.equal(existsSync(join(ctx.paths.dir, 'hyperkit.pid')), false);
 
     await d.delete(ctx);
@@ -191,6 +193,15 @@ describe('the HyperKit driver over scripted doubles', { skip }, () => {
       delete process.env['HYPERKIT_DOUBLE_FAIL'];
     }
     assert.equal(await d.state(ctx), 'stopped');
+    // vmnet fails after hyperkit wrote its pid file: still a failed start, not a running VM.
+    process.env['HYPERKIT_DOUBLE_FAIL_VMNET'] = '1';
+    try {
+      const e = await rejectsWith(d.start(ctx), 'HYPERKIT_START_FAILED');
+      assert.match(e.message, /vmnet_start_interface/);
+    } finally {
+      delete process.env['HYPERKIT_DOUBLE_FAIL_VMNET'];
+    }
+    assert.equal(await d.state(ctx), 'stopped');
     process.env['HYPERKIT_DOUBLE_SUDO_DENY'] = '1';
     try {
       const e = await rejectsWith(d.start(ctx), 'HYPERKIT_SUDO_REQUIRED');
@@ -215,6 +226,10 @@ describe('the HyperKit driver over scripted doubles', { skip }, () => {
     assert.match(e.advice ?? '', /VPN/);
     await d.kill(ctx);
     await rejectsWith(d.address(ctx, { deadline: Date.now() + 60_000 }), 'HYPERKIT_EXITED');
+    const report = await d.crashReport(ctx);
+    assert.match(report.cause, /gone/);
+    assert.match(report.log ?? '', /booting/, 'the console ring\'s text, without its NUL padding');
+    assert.doesNotMatch(report.log ?? '', /\0/);
   });
 
   test('a pid file naming a process that is not this profile\'s hyperkit is not the VM, and is never signalled', async () => {
@@ -228,6 +243,11 @@ describe('the HyperKit driver over scripted doubles', { skip }, () => {
       await d.kill(ctx);
       assert.equal(stranger.exitCode, null);
       assert.doesNotThrow(() => process.kill(stranger.pid as number, 0), 'the stranger still runs');
+      // Its command line shows it is not hyperkit: the VM starts and the pid file becomes hyperkit's.
+      await d.start(ctx);
+      assert.notEqual((await d.details(ctx)).pid, stranger.pid);
+      await d.kill(ctx);
+      assert.doesNotThrow(() => process.kill(stranger.pid as number, 0), 'still running after the VM was killed');
     } finally {
       stranger.kill('SIGKILL');
     }

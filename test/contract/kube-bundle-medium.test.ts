@@ -17,7 +17,7 @@ import { BUNDLE_MEDIUM_LABEL, bundleMediumPath, ensureBundleMedium, verifyBundle
 import type { BundleManifest } from '../../src/kube/bundle-manifest.ts';
 import { bundleManifestSha256, mediumFileName } from '../../src/kube/guest-bundle.ts';
 import { buildIso, MAX_ISO_FILE_BYTES } from '../../src/seed/iso9660.ts';
-import { writeIsoFile } from '../../src/seed/iso-file.ts';
+import { IsoSourceMismatch, writeIsoFile } from '../../src/seed/iso-file.ts';
 import { tempDir } from '../helpers/cli.ts';
 import { rejectsWith } from '../helpers/errors.ts';
 
@@ -88,6 +88,21 @@ describe('writeIsoFile', () => {
     assert.equal(written.sha256, sha256(onDisk));
     assert.deepEqual(written.fileSha256, files.map((f) => sha256(f.data)));
     assert.deepEqual(readdirSync(root).filter((n) => n.endsWith('.tmp')), [], 'no temp file is left');
+  });
+
+  test('a source whose sha256 is not the expected one fails the write before it replaces the image', async () => {
+    const dir = join(root, 'expected');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'a'), 'the bytes');
+    const path = join(root, 'expected.iso');
+    writeFileSync(path, 'the previous image');
+    await assert.rejects(
+      writeIsoFile(path, { volumeId: 'cidata', files: [{ name: 'a', source: join(dir, 'a'), sha256: 'f'.repeat(64) }] }),
+      (e: unknown) => e instanceof IsoSourceMismatch && e.mismatches[0]?.actual === sha256(Buffer.from('the bytes')),
+    );
+    assert.equal(readFileSync(path, 'utf8'), 'the previous image');
+    await writeIsoFile(path, { volumeId: 'cidata', files: [{ name: 'a', source: join(dir, 'a'), sha256: sha256(Buffer.from('the bytes')) }] });
+    assert.notEqual(readFileSync(path, 'utf8'), 'the previous image');
   });
 
   test('a missing source fails the write and leaves no image behind', async () => {

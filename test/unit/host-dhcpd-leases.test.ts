@@ -182,6 +182,16 @@ describe('findDhcpdLease', () => {
       assert.throws(() => findDhcpdLease(leases, bad), RangeError, bad);
     }
   });
+
+  test('with a time, leases expired by then are not candidates: their address may belong to another machine now', () => {
+    const leases = parseDhcpdLeases(fixture('duplicate-mac.leases'));
+    const newest = 0x67344c80;
+    assert.equal(findDhcpdLease(leases, '5a:e1:07:3c:9d:02', { now: newest - 1 })?.ipAddress, '192.168.64.42');
+    assert.equal(findDhcpdLease(leases, '5a:e1:07:3c:9d:02', { now: newest }), undefined, 'expired at that second');
+    const older = leases.filter((l) => l.ipAddress !== '192.168.64.42');
+    const olderExpiry = Math.max(...older.map((l) => l.expiresAt));
+    assert.equal(findDhcpdLease(leases, '5a:e1:07:3c:9d:02', { now: olderExpiry - 1 })?.ipAddress, '192.168.64.42', 'the newest still wins among live ones');
+  });
 });
 
 describe('readDhcpdLease', () => {
@@ -195,6 +205,7 @@ describe('readDhcpdLease', () => {
       await writeFile(path, await readFile(join(FIXTURES, 'duplicate-mac.leases')));
       assert.equal((await readDhcpdLease('5a:e1:07:3c:9d:02', path))?.ipAddress, '192.168.64.42');
       assert.equal(await readDhcpdLease('5a:e1:07:3c:9d:03', path), undefined);
+      assert.equal(await readDhcpdLease('5a:e1:07:3c:9d:02', path, { now: 0x67344c80 }), undefined);
     });
   });
 

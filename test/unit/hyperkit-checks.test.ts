@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cpuMaker, HYPERKIT_CHECKS, parseSharedNetAddress, SUDOERS_FILE } from '../../drivers/hyperkit/checks.ts';
 import { parseTranslated } from '../../drivers/hyperkit/host.ts';
@@ -201,9 +201,9 @@ describe('HYPERKIT_SUDO_NOT_CONFIGURED', () => {
       }
       if (args.slice(0, 3).join(' ') === '-n -k -l') {
         const argv = args.slice(3);
-        const ok = argv[0] === hk ? permits.hyperkit : argv.join(' ') === '/bin/kill -TERM 1' ? permits.kill : false;
+        const ok = argv[0] === hk ? permits.hyperkit : ['/bin/kill -TERM 1', '/bin/kill -KILL 1'].includes(argv.join(' ')) ? permits.kill : false;
         // Allowed: sudo prints the command line it would run (captured for kill).
-        return ok ? { stdout: argv[0] === hk ? `${hk}\n` : fx('sudo-l-command-allowed.txt') } : { exitCode: 1 };
+        return ok ? { stdout: argv[0] === hk ? `${hk}\n` : fx('sudo-l-command-allowed.txt').replace('-TERM', argv[1] ?? '') } : { exitCode: 1 };
       }
       return new Error(`unexpected sudo ${args.join(' ')}`);
     };
@@ -219,10 +219,10 @@ describe('HYPERKIT_SUDO_NOT_CONFIGURED', () => {
     test(`${listing}: both run without a password (as the real sudo did)`, async () => {
       const { hk, r, exec } = await sudoCheck(listing);
       assert.equal(r.status, 'pass', r.summary);
-      assert.equal(r.summary, `sudo runs ${hk} and /bin/kill -TERM as root without a password`);
+      assert.equal(r.summary, `sudo runs ${hk}, /bin/kill -TERM and /bin/kill -KILL as root without a password`);
       assert.deepEqual(
         exec.calls.filter((c) => c.command === SUDO).map((c) => c.args.join(' ')),
-        ['-n -k -l', `-n -k -l ${hk}`, '-n -k -l /bin/kill -TERM 1'],
+        ['-n -k -l', `-n -k -l ${hk}`, '-n -k -l /bin/kill -TERM 1', '-n -k -l /bin/kill -KILL 1'],
       );
     });
   }
@@ -230,25 +230,25 @@ describe('HYPERKIT_SUDO_NOT_CONFIGURED', () => {
   test('a NOPASSWD rule followed by the admin rule: the admin rule matches last and asks for a password', async () => {
     const { hk, r } = await sudoCheck('sudo-l-nopasswd-then-admin.txt');
     assert.equal(r.status, 'fail');
-    assert.equal(r.summary, `sudo asks for a password for ${hk} and asks for a password for /bin/kill -TERM`);
+    assert.equal(r.summary, `sudo asks for a password for ${hk}, asks for a password for /bin/kill -TERM and asks for a password for /bin/kill -KILL`);
   });
 
   test('NOPASSWD for hyperkit only: stopping the VM would ask for a password', async () => {
     const { r } = await sudoCheck('sudo-l-hyperkit-only.txt');
     assert.equal(r.status, 'fail');
-    assert.equal(r.summary, 'sudo asks for a password for /bin/kill -TERM');
+    assert.equal(r.summary, 'sudo asks for a password for /bin/kill -TERM and asks for a password for /bin/kill -KILL');
   });
 
   test('another program\'s NOPASSWD rule (Lima\'s socket_vmnet) is not mistaken for ours, although `sudo -l <command>` says "permitted"', async () => {
     const { hk, r } = await sudoCheck('sudo-l-other-nopasswd.txt');
     assert.equal(r.status, 'fail');
-    assert.equal(r.summary, `sudo asks for a password for ${hk} and asks for a password for /bin/kill -TERM`);
+    assert.equal(r.summary, `sudo asks for a password for ${hk}, asks for a password for /bin/kill -TERM and asks for a password for /bin/kill -KILL`);
   });
 
   test('a rule that denies kill fails as "not allowed"', async () => {
     const { r } = await sudoCheck('sudo-l-kill-negated.txt', { hyperkit: true, kill: false });
     assert.equal(r.status, 'fail');
-    assert.equal(r.summary, 'sudo is not allowed for /bin/kill -TERM');
+    assert.equal(r.summary, 'sudo is not allowed for /bin/kill -TERM and is not allowed for /bin/kill -KILL');
   });
 
   test('sudo -l answering "permitted" cannot override a listing sudo itself refuses to run', async () => {
@@ -321,6 +321,34 @@ describe('HYPERKIT_SUDO_NOT_CONFIGURED', () => {
     const results = await runChecks(macContext(macExec({}), { hyperkitPath: '/nonexistent/hyperkit' }), { checks: HYPERKIT_CHECKS, only: ['HYPERKIT_SUDO_NOT_CONFIGURED'] });
     assert.equal(results[0]?.status, 'skip');
     assert.match(results[0]?.summary ?? '', /HyperKit" failed/);
+  });
+});
+
+describe('HYPERKIT_BINARY_UNSAFE', () => {
+  test('a hyperkit root owns, in directories only root may change, passes', async () => {
+    const hk = await fakeHyperkit('hyperkit-v-new.txt');
+    const r = await check('HYPERKIT_BINARY_UNSAFE', macContext(macExec({}, hk), { hyperkitPath: hk }));
+    assert.equal(r.status, 'pass', r.summary);
+  });
+
+  test('a hyperkit in a directory another user owns, or reached through such a symlink, fails with a root-owned copy as the fix', { skip: skipUnlessPresent(process.getuid?.() !== 0 ? 'changing owners needs root' : false) }, async () => {
+    const hk = await fakeHyperkit('hyperkit-v-new.txt');
+    const userDir = await tempDir('devcluster-hyperkit-user-');
+    await chown(userDir, 1000, 1000);
+    const viaLink = join(userDir, 'hyperkit');
+    await symlink(hk, viaLink);
+    const linked = await check('HYPERKIT_BINARY_UNSAFE', macContext(macExec({}, viaLink), { hyperkitPath: viaLink }));
+    assert.equal(linked.status, 'fail');
+    assert.ok(linked.details?.some((d) => d === `${userDir} belongs to uid 1000, not root`), linked.details?.join('\n'));
+    assert.deepEqual(linked.fix?.commands.map((c) => c.run), [
+      `sudo install -d -o root -g wheel -m 755 /opt/devcluster/bin && sudo install -o root -g wheel -m 755 ${viaLink} /opt/devcluster/bin/hyperkit`,
+      'devcluster config set hyperkit-path /opt/devcluster/bin/hyperkit',
+      'alice ALL=(root) NOPASSWD: /opt/devcluster/bin/hyperkit, /bin/kill -TERM *, /bin/kill -KILL *',
+    ]);
+    await chmod(hk, 0o777);
+    const writable = await check('HYPERKIT_BINARY_UNSAFE', macContext(macExec({}, hk), { hyperkitPath: hk }));
+    assert.equal(writable.status, 'fail');
+    assert.ok(writable.details?.includes(`${hk} is writable by its group or by everyone`), writable.details?.join('\n'));
   });
 });
 

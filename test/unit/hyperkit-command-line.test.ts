@@ -17,7 +17,7 @@ const launch: HyperkitLaunch = {
   cmdline: 'root=LABEL=devcluster-root console=ttyS0,115200n8 systemd.unified_cgroup_hierarchy=1',
   pidFile: `${P}/hyperkit.pid`,
   tty: `${P}/tty`,
-  serialLog: `${P}/logs/serial.log`,
+  consoleRing: `${P}/logs/console-ring`,
 };
 
 test('the argument vector: ACPI, UTC clock, pid file, sizes, bridge and LPC, then one slot per device in order, serial, kexec', () => {
@@ -29,7 +29,7 @@ test('the argument vector: ACPI, UTC clock, pid file, sizes, bridge and LPC, the
     '-s', `3,ahci-cd,${P}/seed.iso`,
     '-s', '4,ahci-cd,/Users/ann/.devcluster/cache/kubernetes/.media/v1.37.2.iso',
     '-s', '5,virtio-rnd',
-    '-l', `com1,autopty=${P}/tty,log=${P}/logs/serial.log`,
+    '-l', `com1,autopty=${P}/tty,log=${P}/logs/console-ring`,
     '-f', `kexec,${launch.kernel},${launch.initrd},${launch.cmdline}`,
   ]);
   // Without data ISOs the entropy device takes the next slot.

@@ -84,7 +84,7 @@ describe('start over the fake driver', { skip }, () => {
     const first = startOptions(home, driver);
     await startCluster(first);
     assert.doesNotMatch(first.captured.text(), /legacy/);
-    await stopCluster(lifecycleOptions(home, driver));
+    await stopCluster({ ...lifecycleOptions(home, driver), timeoutMs: 5000 });
     const again = { ...startOptions(home, driver), registry };
     await startCluster(again);
     assert.match(again.captured.text(), /Fake is a legacy driver: it is unmaintained upstream\./);

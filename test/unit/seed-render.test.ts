@@ -191,7 +191,7 @@ describe('renderNetworkConfig', () => {
   test('dhcp: version 2, matched by lowercase MAC', () => {
     assert.deepEqual(load(renderNetworkConfig(spec())), {
       version: 2,
-      ethernets: { eth0: { match: { macaddress: '52:54:00:ab:cd:0e' }, dhcp4: true } },
+      ethernets: { eth0: { match: { macaddress: '52:54:00:ab:cd:0e' }, dhcp4: true, 'dhcp-identifier': 'mac' } },
     });
   });
 
