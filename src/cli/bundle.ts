@@ -40,6 +40,16 @@ export function registerBundle(program: Command): void {
 
   withExamples(
     bundle
+      .command('rm <version>')
+      .alias('remove')
+      .description('Remove a cached Kubernetes node bundle and its guest medium (refused while a profile\'s cluster was made with that version)')
+      .option('-o, --output <format>', 'text or json', 'text')
+      .action(action(async (ctx, [version]) => removeCommand(ctx, version as string), { formats: ['text', 'json'], persistLog: true })),
+    [['devcluster bundle rm v1.36.3', 'free the space a version no cluster uses']],
+  );
+
+  withExamples(
+    bundle
       .command('build')
       .description('Build a Kubernetes node bundle from the release\'s Go modules (images/kubernetes/build.sh) and cache it')
       .option('--kubernetes-version <version>', 'the Kubernetes release to build (default: devcluster\'s default version)')
@@ -126,6 +136,16 @@ async function reportInstalled(ctx: CommandContext, installed: InstalledBundle, 
   if (kubernetesRelease(installed.version) === undefined) {
     ctx.out.warn(`devcluster start installs Kubernetes ${supportedVersionsText()}; this ${installed.version} bundle is cached but not used.`);
   }
+}
+
+async function removeCommand(ctx: CommandContext, version: string): Promise<void> {
+  const { removeBundle } = await import('../kube/bundle-removal.ts');
+  const removed = await removeBundle(ctx.home, version);
+  if (ctx.out.format === 'json') {
+    ctx.out.json(removed);
+    return;
+  }
+  ctx.out.success(`Removed the Kubernetes ${removed.version} node bundle: ${removed.removed.join(', ')}`);
 }
 
 async function importCommand(ctx: CommandContext, source: string): Promise<void> {

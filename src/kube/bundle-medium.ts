@@ -105,3 +105,12 @@ export async function verifyBundleMedium(medium: BundleMedium, signal?: AbortSig
     advice: 'Run `devcluster stop`, then `devcluster start`: the medium is written anew from the cached bundle and attached again. If it repeats, check the disk holding ~/.devcluster.',
   });
 }
+
+/** Removes a version's medium and its record; true when there was one. */
+export async function removeBundleMedium(home: string, version: string): Promise<boolean> {
+  const path = bundleMediumPath(home, version);
+  const existed = (await stat(path).catch(() => undefined)) !== undefined;
+  await rm(recordPath(path), { force: true });
+  await rm(path, { force: true });
+  return existed;
+}

@@ -51,6 +51,12 @@ export function isBundleVersion(version: string): boolean {
   return VERSION_DIR.test(version);
 }
 
+/** Everything the cache holds for one version, for `bundle rm`: the bundle, one set aside by a crashed replace, its source record, its lock. */
+export function bundleVersionPaths(home: string, version: string): { dir: string; aside: string; source: string; lock: string } {
+  const cache = bundleCacheDir(home);
+  return { dir: join(cache, version), aside: join(cache, `${PREVIOUS_PREFIX}${version}`), source: sourcePath(cache, version), lock: join(cache, LOCKS, `${version}.lock`) };
+}
+
 function sourcePath(cache: string, version: string): string {
   return join(cache, `${version}${SOURCE_SUFFIX}`);
 }

@@ -19,6 +19,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { findBundle, installBundle, listBundles, createBundleStaging, bundleCacheDir } from '../../src/kube/bundle-store.ts';
+import { ensureBundleMedium } from '../../src/kube/bundle-medium.ts';
+import { bundleManifestSha256 } from '../../src/kube/guest-bundle.ts';
 import { importBundle, unsafeMembers } from '../../src/kube/bundle-import.ts';
 import { checkBundleBuildHost } from '../../src/kube/bundle-build.ts';
 import type { BundleBuildHost } from '../../src/kube/bundle-build.ts';
@@ -364,6 +366,44 @@ describe('devcluster bundle list', () => {
     const r = await runCli(['bundle', 'list'], { home });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^The Kubernetes bundle cache \(.*\) is empty\.$/m);
+  });
+});
+
+describe('devcluster bundle rm', () => {
+  test('removes the version, its source record and its guest medium, and nothing else', async () => {
+    const home = await homeWithBundle();
+    const found = await findBundle(home, 'v1.37.2');
+    assert.ok(found);
+    const medium = await ensureBundleMedium(home, found, await bundleManifestSha256(found.dir));
+    const other = join(bundleCacheDir(home), 'v1.36.3');
+    cpSync(good, other, { recursive: true });
+    const r = await runCli(['bundle', 'rm', 'v1.37.2', '-o', 'json'], { home });
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { version: 'v1.37.2', removed: [join(bundleCacheDir(home), 'v1.37.2'), 'the guest medium'] });
+    assert.equal(existsSync(join(bundleCacheDir(home), 'v1.37.2')), false);
+    assert.equal(existsSync(join(bundleCacheDir(home), 'v1.37.2.source.json')), false);
+    assert.equal(existsSync(medium.path), false);
+    assert.equal(existsSync(`${medium.path}.json`), false);
+    assert.ok(existsSync(join(other, 'manifest.json')), 'another version stays');
+  });
+
+  test('a version a profile\'s cluster was made with, an uncached version and a non-version are refused, changing nothing', async () => {
+    const home = await homeWithBundle();
+    const profile = join(home, 'profiles', 'dev');
+    mkdirSync(profile, { recursive: true });
+    const now = new Date().toISOString();
+    writeFileSync(join(profile, 'state.json'), JSON.stringify({ schemaVersion: 1, profile: 'dev', driver: 'qemu', status: 'Stopped', createdAt: now, updatedAt: now, resources: [], driverData: {}, created: { cpus: 2, memoryMiB: 4096, diskMiB: 20480, image: 'debian-12', kubernetes: true, kubernetesVersion: 'v1.37.2' } }));
+    const before = await snapshotTree(home);
+    const inUse = await runCli(['bundle', 'rm', 'v1.37.2'], { home });
+    assert.equal(inUse.code, 2);
+    assert.match(inUse.stderr, /KUBE_BUNDLE_IN_USE: the Kubernetes v1\.37\.2 bundle is used by profile dev/);
+    const missing = await runCli(['bundle', 'rm', 'v1.36.3'], { home });
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /KUBE_BUNDLE_NOT_CACHED: no Kubernetes v1\.36\.3 bundle is cached/);
+    const bad = await runCli(['bundle', 'rm', '../v1.37.2'], { home });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /KUBE_BUNDLE_NOT_CACHED: "\.\.\/v1\.37\.2" is not a bundle version/);
+    assert.deepEqual(await snapshotTree(home), before);
   });
 });
 

@@ -59,6 +59,7 @@ const EXPECTED: Record<string, { args?: string[]; code: number | 'summary'; chec
   'image list': { code: 0, check: (d) => assert.deepEqual(d['images'], []) },
   'image pull': { args: ['debian-12', '--offline'], code: 14, check: (d) => assert.equal((d['error'] as Doc)['id'], 'IMAGE_NOT_BUILT') },
   'bundle list': { code: 0, check: (d) => assert.deepEqual([d['bundles'], d['leftovers'], String(d['cache']).endsWith('kubernetes')], [[], [], true]) },
+  'bundle rm': { args: ['v1.37.2'], code: 2, check: (d) => assert.equal((d['error'] as Doc)['id'], 'KUBE_BUNDLE_NOT_CACHED') },
 };
 
 test('every command with --output json prints exactly one JSON document with the documented fields and exit code', async () => {
