@@ -52,6 +52,7 @@ const RUNS: Record<string, string[][]> = {
   bundle: [['bundle']],
   'bundle list': [['bundle', 'list']],
   'bundle import': [['bundle', 'import', '/nonexistent/bundle.tgz']],
+  'bundle rm': [['bundle', 'rm', 'v1.37.2']],
   // A real build takes minutes and Go: its refusal of an unsupported version is what runs here.
   'bundle build': [['bundle', 'build', '--kubernetes-version', 'v1.0.0']],
 };
