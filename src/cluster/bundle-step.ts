@@ -4,7 +4,6 @@ import { downloadBundle, refuseOffline } from '../kube/bundle-download.ts';
 import { bundleMediumPath, ensureBundleMedium } from '../kube/bundle-medium.ts';
 import type { BundleMedium } from '../kube/bundle-medium.ts';
 import { createBundleStaging, findBundle, installBundle } from '../kube/bundle-store.ts';
-import { bundleManifestSha256 } from '../kube/guest-bundle.ts';
 import type { FoundBundle } from '../kube/bundle-store.ts';
 import { goArch, releaseUrlsFrom } from '../kube/release-urls.ts';
 import { resolveKubernetesVersion } from '../kube/versions.ts';
@@ -48,9 +47,8 @@ export interface PreparedBundle extends FoundBundle {
  */
 export async function ensureBundle(p: OpenProfile, version: string, signal: AbortSignal, update: (detail: string) => void): Promise<PreparedBundle> {
   const bundle = (await findBundle(p.home, version)) ?? (await downloadToCache(p, version, signal, update));
-  const manifestSha256 = await bundleManifestSha256(bundle.dir);
   update(`preparing the guest medium ${bundleMediumPath(p.home, version)}`);
-  const medium = await ensureBundleMedium(p.home, bundle, manifestSha256, signal);
+  const medium = await ensureBundleMedium(p.home, bundle, signal);
   update(`cached in ${bundle.dir}${medium.written ? ', guest medium written' : ''}`);
   return { ...bundle, medium };
 }
@@ -80,5 +78,5 @@ async function downloadToCache(p: OpenProfile, version: string, signal: AbortSig
     throw e;
   }
   const installed = await installBundle(p.home, staging, 'download', { origin: urls.kubernetes, signal, onStatus: update });
-  return { dir: installed.dir, manifest: installed.manifest };
+  return { dir: installed.dir, manifest: installed.manifest, manifestSha256: installed.manifestSha256 };
 }

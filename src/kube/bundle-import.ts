@@ -47,7 +47,7 @@ async function alreadyCached(home: string, manifestBytes: Buffer): Promise<Insta
   if (found === undefined) return undefined;
   const cached = await readFile(join(found.dir, 'manifest.json')).catch(() => undefined);
   if (cached === undefined || !cached.equals(manifestBytes)) return undefined;
-  return { version: parsed.manifest.kubernetesVersion, dir: found.dir, manifest: found.manifest, source: 'import', outcome: 'unchanged' };
+  return { version: parsed.manifest.kubernetesVersion, dir: found.dir, manifest: found.manifest, manifestSha256: found.manifestSha256, source: 'import', outcome: 'unchanged' };
 }
 
 /** Refuses a manifest that is not one before anything is copied (the copy is verified in full later); its files' total size. */

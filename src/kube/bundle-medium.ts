@@ -4,8 +4,8 @@ import { hashFile } from '../image/cache.ts';
 import { readJsonIfExists, writeJsonAtomic } from '../profile/atomic.ts';
 import { IsoSourceMismatch, writeIsoFile } from '../seed/iso-file.ts';
 import { DevclusterError, errorDef, registerErrors } from '../ui/errors.ts';
-import type { BundleManifest } from './bundle-manifest.ts';
 import { bundleCacheDir, bundleInvalid } from './bundle-store.ts';
+import type { FoundBundle } from './bundle-store.ts';
 import { filesForGuest, mediumFileName } from './guest-bundle.ts';
 
 registerErrors({
@@ -58,12 +58,8 @@ async function readRecord(isoPath: string): Promise<MediumRecord | undefined> {
  * Written when missing or when the bundle changed (its record names the
  * manifest it was made from); otherwise only checked by size.
  */
-export async function ensureBundleMedium(
-  home: string,
-  bundle: { dir: string; manifest: BundleManifest },
-  manifestSha256: string,
-  signal?: AbortSignal,
-): Promise<BundleMedium & { written: boolean }> {
+export async function ensureBundleMedium(home: string, bundle: FoundBundle, signal?: AbortSignal): Promise<BundleMedium & { written: boolean }> {
+  const { manifestSha256 } = bundle;
   const path = bundleMediumPath(home, bundle.manifest.kubernetesVersion);
   const record = await readRecord(path);
   const size = (await stat(path).catch(() => undefined))?.size;

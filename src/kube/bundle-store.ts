@@ -147,6 +147,8 @@ async function inspectBundle(dir: string, version: string): Promise<Inspected> {
 export interface FoundBundle {
   readonly dir: string;
   readonly manifest: BundleManifest;
+  /** sha256 of manifest.json's bytes: what the guest's install marker and the medium's record name. */
+  readonly manifestSha256: string;
 }
 
 /**
@@ -160,11 +162,11 @@ export async function findBundle(home: string, version: string): Promise<FoundBu
   const cache = bundleCacheDir(home);
   const dir = join(cache, version);
   const found = await inspectBundle(dir, version);
-  if (found.status === 'ok') return { dir, manifest: found.manifest };
+  if (found.status === 'ok') return { dir, manifest: found.manifest, manifestSha256: found.manifestSha256 };
   if (found.status !== 'absent') return undefined;
   const aside = join(cache, `${PREVIOUS_PREFIX}${version}`);
   const previous = await inspectBundle(aside, version);
-  return previous.status === 'ok' ? { dir: aside, manifest: previous.manifest } : undefined;
+  return previous.status === 'ok' ? { dir: aside, manifest: previous.manifest, manifestSha256: previous.manifestSha256 } : undefined;
 }
 
 /** Bytes a tree takes on disk (allocated blocks where the system reports them). */
@@ -338,6 +340,7 @@ export interface InstalledBundle {
   readonly version: string;
   readonly dir: string;
   readonly manifest: BundleManifest;
+  readonly manifestSha256: string;
   readonly source: BundleSource;
   /** unchanged: the same manifest was already cached and complete; nothing was replaced. */
   readonly outcome: 'installed' | 'replaced' | 'unchanged';
@@ -410,12 +413,12 @@ async function putInPlace(cache: string, staging: string, manifest: BundleManife
   const current = await inspectBundle(target, version);
   if (current.status === 'ok' && current.manifestSha256 === manifestSha256) {
     if ((await readSourceRecord(cache, version, manifestSha256)) === undefined) await writeJsonAtomic(sourcePath(cache, version), record);
-    return { version, dir: target, manifest, source, outcome: 'unchanged' };
+    return { version, dir: target, manifest, manifestSha256, source, outcome: 'unchanged' };
   }
   await chmod(staging, 0o755);
   if (current.status !== 'absent') await rename(target, aside);
   await rename(staging, target);
   await writeJsonAtomic(sourcePath(cache, version), record);
   if (current.status !== 'absent') await rm(aside, { recursive: true, force: true });
-  return { version, dir: target, manifest, source, outcome: current.status === 'absent' ? 'installed' : 'replaced' };
+  return { version, dir: target, manifest, manifestSha256, source, outcome: current.status === 'absent' ? 'installed' : 'replaced' };
 }

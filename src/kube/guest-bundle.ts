@@ -1,6 +1,4 @@
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { quoteShellArg } from '../host/posix-quote.ts';
 import type { SshSession } from '../ssh/session.ts';
 import { DevclusterError } from '../ui/errors.ts';
@@ -69,11 +67,6 @@ function parseSha256sum(stdout: string): Map<string, string> {
     if (m !== null) out.set(m[2] as string, m[1] as string);
   }
   return out;
-}
-
-/** The digest the guest's marker records: the bundle's manifest.json bytes. */
-export async function bundleManifestSha256(dir: string): Promise<string> {
-  return createHash('sha256').update(await readFile(join(dir, 'manifest.json'))).digest('hex');
 }
 
 /** Finds the bundle's medium by its label and mounts it read-only; idempotent. */

@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } 
 import { join } from 'node:path';
 import { ensureBundleMedium, BUNDLE_MEDIUM_LABEL } from '../../src/kube/bundle-medium.ts';
 import type { BundleManifest } from '../../src/kube/bundle-manifest.ts';
-import { bundleManifestSha256, GUEST_MEDIUM_MOUNT, mountBundleMedium, writeGuestFiles } from '../../src/kube/guest-bundle.ts';
+import { GUEST_MEDIUM_MOUNT, mountBundleMedium, writeGuestFiles } from '../../src/kube/guest-bundle.ts';
 import { ensureProfileKeys } from '../../src/ssh/keys.ts';
 import { connect } from '../../src/ssh/session.ts';
 import type { SshSession } from '../../src/ssh/session.ts';
@@ -84,7 +84,8 @@ describe('the guest side of the bundle install, over SSH', { skip }, () => {
       files: [{ path: 'bin/kubeadm', size: 13, mode: '0755', sha256: createHash('sha256').update('kubeadm bytes').digest('hex') }],
     };
     writeFileSync(join(bundleDir, 'manifest.json'), JSON.stringify(manifest));
-    const medium = await ensureBundleMedium(join(dir, 'home'), { dir: bundleDir, manifest }, await bundleManifestSha256(bundleDir));
+    const manifestSha256 = createHash('sha256').update(JSON.stringify(manifest)).digest('hex');
+    const medium = await ensureBundleMedium(join(dir, 'home'), { dir: bundleDir, manifest, manifestSha256 });
     loop = execFileSync('losetup', ['--find', '--show', '--read-only', medium.path], { encoding: 'utf8' }).trim();
     // The same lookup mountBundleMedium runs, through sudo over SSH.
     const found = await ssh.run(`sudo blkid -L ${BUNDLE_MEDIUM_LABEL}`);

@@ -15,7 +15,8 @@ import { chmodSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, 
 import { join } from 'node:path';
 import { BUNDLE_MEDIUM_LABEL, bundleMediumPath, ensureBundleMedium, verifyBundleMedium } from '../../src/kube/bundle-medium.ts';
 import type { BundleManifest } from '../../src/kube/bundle-manifest.ts';
-import { bundleManifestSha256, mediumFileName } from '../../src/kube/guest-bundle.ts';
+import { mediumFileName } from '../../src/kube/guest-bundle.ts';
+import type { FoundBundle } from '../../src/kube/bundle-store.ts';
 import { buildIso, MAX_ISO_FILE_BYTES } from '../../src/seed/iso9660.ts';
 import { IsoSourceMismatch, writeIsoFile } from '../../src/seed/iso-file.ts';
 import { tempDir } from '../helpers/cli.ts';
@@ -34,7 +35,7 @@ function extract(iso: string, to: string): void {
 }
 
 /** A bundle with a binary past the in-memory ISO limit, a CNI plugin, an image archive and a file the guest does not get. */
-function makeBundle(dir: string, kubeadmText = 'kubeadm'): { dir: string; manifest: BundleManifest } {
+function makeBundle(dir: string, kubeadmText = 'kubeadm'): FoundBundle {
   const big = join(dir, 'bin', 'kubelet');
   mkdirSync(join(dir, 'bin'), { recursive: true });
   // A patterned file, not zeros, so a misplaced sector shows.
@@ -66,7 +67,7 @@ function makeBundle(dir: string, kubeadmText = 'kubeadm'): { dir: string; manife
     }),
   };
   writeFileSync(join(dir, 'manifest.json'), JSON.stringify(manifest));
-  return { dir, manifest };
+  return { dir, manifest, manifestSha256: sha256(Buffer.from(JSON.stringify(manifest))) };
 }
 
 describe('writeIsoFile', () => {
@@ -117,8 +118,8 @@ describe('the bundle medium', () => {
   const home = join(root, 'home');
 
   test('holds the manifest and every file the guest installs, whole, under flat names, labelled for the guest', async () => {
-    const digest = await bundleManifestSha256(bundle.dir);
-    const medium = await ensureBundleMedium(home, bundle, digest);
+    const digest = bundle.manifestSha256;
+    const medium = await ensureBundleMedium(home, bundle);
     assert.equal(medium.written, true);
     assert.equal(medium.path, bundleMediumPath(home, 'v1.37.2'));
     assert.equal(medium.sha256, sha256(readFileSync(medium.path)));
@@ -141,16 +142,16 @@ describe('the bundle medium', () => {
   });
 
   test('an unchanged bundle reuses its medium; a changed one gets a new medium', async () => {
-    const digest = await bundleManifestSha256(bundle.dir);
+    const digest = bundle.manifestSha256;
     const before = statSync(bundleMediumPath(home, 'v1.37.2'));
-    const again = await ensureBundleMedium(home, bundle, digest);
+    const again = await ensureBundleMedium(home, bundle);
     assert.equal(again.written, false);
     assert.equal(statSync(again.path).ino, before.ino);
 
     const changed = makeBundle(join(root, 'bundle-2'), 'kubeadm, rebuilt');
-    const changedDigest = await bundleManifestSha256(changed.dir);
+    const changedDigest = changed.manifestSha256;
     assert.notEqual(changedDigest, digest);
-    const replaced = await ensureBundleMedium(home, changed, changedDigest);
+    const replaced = await ensureBundleMedium(home, changed);
     assert.equal(replaced.written, true);
     assert.equal(replaced.manifestSha256, changedDigest);
     const out = join(root, 'extracted-2');
@@ -160,24 +161,23 @@ describe('the bundle medium', () => {
 
   test('a cached bundle file whose bytes changed (same size) gives no medium', async () => {
     const damaged = makeBundle(join(root, 'bundle-damaged'));
-    const digest = await bundleManifestSha256(damaged.dir);
+    
     writeFileSync(join(damaged.dir, 'cni', 'bridge'), 'BRIDGE');
     const otherHome = join(root, 'home-damaged');
-    const e = await rejectsWith(ensureBundleMedium(otherHome, damaged, digest), 'KUBE_BUNDLE_INVALID');
+    const e = await rejectsWith(ensureBundleMedium(otherHome, damaged), 'KUBE_BUNDLE_INVALID');
     assert.match(e.message, /cni\/bridge has sha256 [0-9a-f]{64}, the manifest says [0-9a-f]{64}/);
     assert.equal(existsSync(bundleMediumPath(otherHome, 'v1.37.2')), false);
     assert.equal(existsSync(`${bundleMediumPath(otherHome, 'v1.37.2')}.json`), false);
   });
 
   test('a medium whose bytes changed is refused, and the next start writes it anew', async () => {
-    const digest = await bundleManifestSha256(bundle.dir);
-    const medium = await ensureBundleMedium(home, bundle, digest);
+    const medium = await ensureBundleMedium(home, bundle);
     const fd = openSync(medium.path, 'r+');
     writeSync(fd, Buffer.from([0xff]), 0, 1, medium.size - 1);
     closeSync(fd);
     const e = await rejectsWith(verifyBundleMedium(medium), 'KUBE_BUNDLE_MEDIUM_CORRUPT');
     assert.match(e.message, /has sha256 [0-9a-f]{64}, not the [0-9a-f]{64} recorded/);
-    const next = await ensureBundleMedium(home, bundle, digest);
+    const next = await ensureBundleMedium(home, bundle);
     assert.equal(next.written, true, 'the damaged medium is not reused');
     await verifyBundleMedium(next);
   });

@@ -20,7 +20,6 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { findBundle, installBundle, listBundles, createBundleStaging, bundleCacheDir } from '../../src/kube/bundle-store.ts';
 import { ensureBundleMedium } from '../../src/kube/bundle-medium.ts';
-import { bundleManifestSha256 } from '../../src/kube/guest-bundle.ts';
 import { importBundle, unsafeMembers } from '../../src/kube/bundle-import.ts';
 import { checkBundleBuildHost } from '../../src/kube/bundle-build.ts';
 import type { BundleBuildHost } from '../../src/kube/bundle-build.ts';
@@ -374,7 +373,7 @@ describe('devcluster bundle rm', () => {
     const home = await homeWithBundle();
     const found = await findBundle(home, 'v1.37.2');
     assert.ok(found);
-    const medium = await ensureBundleMedium(home, found, await bundleManifestSha256(found.dir));
+    const medium = await ensureBundleMedium(home, found);
     const other = join(bundleCacheDir(home), 'v1.36.3');
     cpSync(good, other, { recursive: true });
     const r = await runCli(['bundle', 'rm', 'v1.37.2', '-o', 'json'], { home });
