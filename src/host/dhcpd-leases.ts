@@ -18,7 +18,7 @@
  * cannot hide the lease of ours.
  */
 
-import { readFile } from 'node:fs/promises';
+import { readTextIfExists } from './read-if-exists.ts';
 import { isIpv4 } from './ipv4.ts';
 
 /** Where macOS bootpd writes its leases. */
@@ -168,12 +168,6 @@ export function findDhcpdLease(leases: readonly DhcpdLease[], mac: string, optio
 export async function readDhcpdLease(mac: string, path: string = DHCPD_LEASES_PATH, options: { now?: number } = {}): Promise<DhcpdLease | undefined> {
   // Checked before reading so a bad MAC fails the same way with or without a file.
   if (parseMac(mac) === undefined) throw new RangeError(`not a MAC address: ${JSON.stringify(mac)}`);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-  return findDhcpdLease(parseDhcpdLeases(text), mac, options);
+  const text = await readTextIfExists(path);
+  return text === undefined ? undefined : findDhcpdLease(parseDhcpdLeases(text), mac, options);
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import { readTextIfExists } from '../host/read-if-exists.ts';
 import { dirname, basename, join } from 'node:path';
 import { DevclusterError } from '../ui/errors.ts';
 
@@ -57,14 +58,8 @@ export async function writeJsonAtomic(path: string, value: unknown, options: Ato
 
 /** Reads a JSON file; undefined when it does not exist. Read and parse errors propagate as they are. */
 export async function readJsonIfExists(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
-  return JSON.parse(text) as unknown;
+  const text = await readTextIfExists(path);
+  return text === undefined ? undefined : (JSON.parse(text) as unknown);
 }
 
 export interface ReadJsonOptions {
@@ -128,9 +123,8 @@ export async function readJsonFile(path: string, options: ReadJsonOptions = {}):
 /** A UTF-8 file's text; undefined when it does not exist, FILE_UNREADABLE when it cannot be read. */
 export async function readTextFile(path: string): Promise<string | undefined> {
   try {
-    return await readFile(path, 'utf8');
+    return await readTextIfExists(path);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw unreadableFile(path, e);
   }
 }

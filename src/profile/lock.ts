@@ -1,4 +1,5 @@
-import { link, mkdir, open, readFile, rm, rename } from 'node:fs/promises';
+import { link, mkdir, open, rm, rename } from 'node:fs/promises';
+import { readTextIfExists } from '../host/read-if-exists.ts';
 import { randomBytes } from 'node:crypto';
 import { processAlive, procStat } from '../host/process.ts';
 import { hostname } from 'node:os';
@@ -50,13 +51,8 @@ function isAlive(owner: LockOwner): boolean {
 }
 
 async function readOwner(path: string): Promise<LockOwner | undefined | 'unreadable'> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
+  const text = await readTextIfExists(path);
+  if (text === undefined) return undefined;
   try {
     const owner = JSON.parse(text) as LockOwner;
     return typeof owner.pid === 'number' ? owner : 'unreadable';

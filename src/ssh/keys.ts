@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { readTextIfExists } from '../host/read-if-exists.ts';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../profile/atomic.ts';
 import { DevclusterError } from '../ui/errors.ts';
@@ -215,7 +216,7 @@ interface StoredKeyPair {
 
 async function ensureKeyPair(privatePath: string, comment: string): Promise<StoredKeyPair> {
   const publicPath = `${privatePath}.pub`;
-  const existing = await readIfExists(privatePath);
+  const existing = await readTextIfExists(privatePath);
   let pair: Ed25519KeyPair;
   let privatePem: string;
   if (existing === undefined) {
@@ -237,19 +238,10 @@ async function ensureKeyPair(privatePath: string, comment: string): Promise<Stor
   }
   // The private key is the truth; the .pub file is rewritten when it is missing or stale.
   const publicLine = formatPublicKeyLine(pair.publicKey, pair.comment);
-  if ((await readIfExists(publicPath))?.trim() !== publicLine) {
+  if ((await readTextIfExists(publicPath))?.trim() !== publicLine) {
     await writeFileAtomic(publicPath, `${publicLine}\n`, { mode: 0o644 });
   }
   return { privatePath, publicPath, privatePem, publicLine, created: existing === undefined };
-}
-
-async function readIfExists(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw e;
-  }
 }
 
 /** Comments live on one line in every format that carries them. */
