@@ -1,15 +1,13 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { closeSync, constants as fsConstants, openSync } from 'node:fs';
+import { constants as fsConstants } from 'node:fs';
 import { copyFile, mkdir, readFile, rename, rm, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Availability, CrashReport, Driver, DriverContext, GuestAddress, NetworkPlan, StopOptions, VmDetails, VmSpec, VmState } from '../driver.ts';
 import { ANY_EXIT_CODE, run, tail } from '../../src/host/exec.ts';
-import { processAlive, processCommandLine, provedOurs, readPidFile, waitForExit } from '../../src/host/process.ts';
+import { processAlive, processCommandLine, provedOurs, readPidFile, spawnDetached, waitForExit } from '../../src/host/process.ts';
 import { logLine } from '../../src/ui/context.ts';
 import { DevclusterError } from '../../src/ui/errors.ts';
-import { displayArg } from '../../src/ui/redact.ts';
 import { buildHyperkitArgs, kernelCmdline, macQueryArgs, parseMacReport } from './command-line.ts';
 import { findHyperkit, HYPERKIT_PROGRAM, MACOS_HOST, parseTranslated, sudoersLine } from './host.ts';
 import type { HyperkitHost } from './host.ts';
@@ -212,21 +210,7 @@ export function createHyperkitDriver(host: HyperkitHost): Driver {
       await rm(f.pidFile, { force: true });
       await rm(f.tty, { force: true });
       await ctx.state.record('process', f.pidFile);
-      logLine('exec', `$ ${[host.sudo, '-n', hyperkit, ...args].map(displayArg).join(' ')} (detached)`);
-      const fd = openSync(f.log, 'a', 0o600);
-      let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-      try {
-        const child = spawn(host.sudo, ['-n', hyperkit, ...args], { detached: true, stdio: ['ignore', fd, fd] });
-        child.on('exit', (code, signal) => {
-          exited = { code, signal };
-        });
-        child.on('error', () => {
-          exited = { code: -1, signal: null };
-        });
-        child.unref();
-      } finally {
-        closeSync(fd);
-      }
+      const exitOf = spawnDetached(host.sudo, ['-n', hyperkit, ...args], f.log);
       await saveData(ctx, (x) => {
         x.startedAt = new Date().toISOString();
       });
@@ -239,6 +223,7 @@ export function createHyperkitDriver(host: HyperkitHost): Driver {
           ctx.report(`hyperkit pid ${pid}`);
           return;
         }
+        const exited = exitOf();
         if (exited !== undefined) {
           const last = await logTail(f.log, 5);
           if (/password is required|a terminal is required/i.test(last)) await asRoot(ctx, [hyperkit, '-v']);

@@ -1,13 +1,10 @@
-import { spawn } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DevclusterError } from '../../src/ui/errors.ts';
 import { logLine } from '../../src/ui/context.ts';
-import { displayArg } from '../../src/ui/redact.ts';
 import { tail } from '../../src/host/exec.ts';
-import { processAlive, provedOurs, waitForExit } from '../../src/host/process.ts';
+import { processAlive, provedOurs, spawnDetached, waitForExit } from '../../src/host/process.ts';
 import { connectQmp } from './qmp.ts';
 import type { QmpAddress, QmpClient } from './qmp.ts';
 import './errors.ts';
@@ -53,25 +50,11 @@ export async function launchQemu(options: {
 }): Promise<number> {
   await rm(options.pidFile, { force: true });
   if ('path' in options.qmp) await rm(options.qmp.path, { force: true });
-  logLine('exec', `$ ${[options.binary, ...options.args].map(displayArg).join(' ')} (detached)`);
-  const fd = openSync(options.logFile, 'a', 0o600);
-  let exited: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  try {
-    const child = spawn(options.binary, options.args, { detached: true, stdio: ['ignore', fd, fd], windowsHide: true });
-    child.on('exit', (code, signal) => {
-      exited = { code, signal };
-    });
-    child.on('error', (e) => {
-      exited = { code: -1, signal: null };
-      logLine('error', `qemu failed to start: ${e.message}`);
-    });
-    child.unref();
-  } finally {
-    closeSync(fd);
-  }
+  const exitOf = spawnDetached(options.binary, options.args, options.logFile);
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   while (Date.now() < deadline) {
     options.signal.throwIfAborted();
+    const exited = exitOf();
     if (exited !== undefined) {
       const log = await readFile(options.logFile, 'utf8').catch(() => '');
       const last = tail(log, 5);

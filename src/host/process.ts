@@ -1,9 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { run } from './exec.ts';
 import type { RunOptions, RunResult } from './exec.ts';
 import { powershellJson } from './powershell.ts';
+import { logLine } from '../ui/context.ts';
+import { displayArg } from '../ui/redact.ts';
 
 /**
  * Everything devcluster knows about processes it did not keep a handle on
@@ -40,6 +43,36 @@ export function processAlive(pid: number): boolean {
   } catch (e) {
     return (e as NodeJS.ErrnoException).code !== 'ESRCH';
   }
+}
+
+export interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/**
+ * Starts a program that must outlive devcluster (a hypervisor), its output
+ * appended to `logFile`. The caller polls the returned function while it
+ * waits for the program to come up: it says how the child ended, if it did.
+ */
+export function spawnDetached(binary: string, args: readonly string[], logFile: string): () => ChildExit | undefined {
+  logLine('exec', `$ ${[binary, ...args].map(displayArg).join(' ')} (detached)`);
+  let exited: ChildExit | undefined;
+  const fd = openSync(logFile, 'a', 0o600);
+  try {
+    const child = spawn(binary, [...args], { detached: true, stdio: ['ignore', fd, fd], windowsHide: true });
+    child.on('exit', (code, signal) => {
+      exited = { code, signal };
+    });
+    child.on('error', (e) => {
+      exited = { code: -1, signal: null };
+      logLine('error', `${binary} failed to start: ${e.message}`);
+    });
+    child.unref();
+  } finally {
+    closeSync(fd);
+  }
+  return () => exited;
 }
 
 /** Whether the process ended within the time, polling; `signal` ends the wait early. */
