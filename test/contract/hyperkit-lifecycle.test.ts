@@ -25,7 +25,6 @@ import { skipUnlessPresent } from '../helpers/prerequisite.ts';
 const skip = skipUnlessPresent(existsSync('/usr/bin/gcc') ? false : 'gcc is missing (it compiles the hyperkit double): install the Debian package gcc');
 
 const FIXTURE = join(REPO, 'test', 'fixtures', 'hyperkit-double');
-const DOUBLE_ENV = ['HYPERKIT_DOUBLE_FAIL', 'HYPERKIT_DOUBLE_FAIL_VMNET', 'HYPERKIT_DOUBLE_DEAF', 'HYPERKIT_DOUBLE_NO_LEASE', 'HYPERKIT_DOUBLE_SUDO_DENY'];
 
 describe('the HyperKit driver over scripted doubles', { skip }, () => {
   let dir: string;
@@ -54,7 +53,6 @@ describe('the HyperKit driver over scripted doubles', { skip }, () => {
   });
 
   after(async () => {
-    for (const k of DOUBLE_ENV) delete process.env[k];
     for (const ctx of contexts) await driverFor().kill(ctx).catch(() => undefined);
     delete process.env['HYPERKIT_DOUBLE_LEASES'];
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
@@ -71,6 +69,16 @@ describe('the HyperKit driver over scripted doubles', { skip }, () => {
     return ctx;
   }
 
+  /** Runs `fn` with one of the double's failure switches on (the driver's children inherit the environment). */
+  async function withDouble<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    process.env[name] = '1';
+    try {
+      return await fn();
+    } finally {
+      delete process.env[name];
+    }
+  }
+
   function cmdline(pid: number): string[] {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
   }
@@ -85,14 +93,11 @@ describe('the HyperKit driver over scripted doubles', { skip }, () => {
     assert.match(arm.status === 'unavailable' ? arm.reason : '', /Intel/);
     const missing = await d.available({ ...ctx, settings: { 'hyperkit-path': join(dir, 'nope') } });
     assert.equal(missing.status, 'unavailable');
-    process.env['HYPERKIT_DOUBLE_SUDO_DENY'] = '1';
-    try {
+    await withDouble('HYPERKIT_DOUBLE_SUDO_DENY', async () => {
       const denied = await d.available(ctx);
       assert.equal(denied.status, 'needs-elevation');
       assert.match(denied.status === 'needs-elevation' ? denied.reason : '', new RegExp(`NOPASSWD: ${hyperkit}, /bin/kill -TERM \\*, /bin/kill -KILL \\*`));
-    } finally {
-      delete process.env['HYPERKIT_DOUBLE_SUDO_DENY'];
-    }
+    });
   });
 
   test('create: a disk of the requested size holding the base, a stored UUID and the MAC vmnet derives from it', async () => {
@@ -168,12 +173,7 @@ describe('the HyperKit driver over scripted doubles', { skip }, () => {
     const d = driverFor();
     const ctx = await context('deaf');
     await d.create(ctx, spec);
-    process.env['HYPERKIT_DOUBLE_DEAF'] = '1';
-    try {
-      await d.start(ctx);
-    } finally {
-      delete process.env['HYPERKIT_DOUBLE_DEAF'];
-    }
+    await withDouble('HYPERKIT_DOUBLE_DEAF', () => d.start(ctx));
     const pid = (await d.details(ctx)).pid as number;
     await d.stop(ctx, { timeoutMs: 600 });
     assert.equal(await d.state(ctx), 'stopped');
@@ -185,42 +185,22 @@ describe('the HyperKit driver over scripted doubles', { skip }, () => {
     const d = driverFor();
     const ctx = await context('fails');
     await d.create(ctx, spec);
-    process.env['HYPERKIT_DOUBLE_FAIL'] = '1';
-    try {
-      const e = await rejectsWith(d.start(ctx), 'HYPERKIT_START_FAILED');
-      assert.match(e.message, /vmx_init failed/);
-    } finally {
-      delete process.env['HYPERKIT_DOUBLE_FAIL'];
-    }
+    const failed = await withDouble('HYPERKIT_DOUBLE_FAIL', () => rejectsWith(d.start(ctx), 'HYPERKIT_START_FAILED'));
+    assert.match(failed.message, /vmx_init failed/);
     assert.equal(await d.state(ctx), 'stopped');
     // vmnet fails after hyperkit wrote its pid file: still a failed start, not a running VM.
-    process.env['HYPERKIT_DOUBLE_FAIL_VMNET'] = '1';
-    try {
-      const e = await rejectsWith(d.start(ctx), 'HYPERKIT_START_FAILED');
-      assert.match(e.message, /vmnet_start_interface/);
-    } finally {
-      delete process.env['HYPERKIT_DOUBLE_FAIL_VMNET'];
-    }
+    const vmnet = await withDouble('HYPERKIT_DOUBLE_FAIL_VMNET', () => rejectsWith(d.start(ctx), 'HYPERKIT_START_FAILED'));
+    assert.match(vmnet.message, /vmnet_start_interface/);
     assert.equal(await d.state(ctx), 'stopped');
-    process.env['HYPERKIT_DOUBLE_SUDO_DENY'] = '1';
-    try {
-      const e = await rejectsWith(d.start(ctx), 'HYPERKIT_SUDO_REQUIRED');
-      assert.match(e.advice ?? '', /NOPASSWD/);
-    } finally {
-      delete process.env['HYPERKIT_DOUBLE_SUDO_DENY'];
-    }
+    const denied = await withDouble('HYPERKIT_DOUBLE_SUDO_DENY', () => rejectsWith(d.start(ctx), 'HYPERKIT_SUDO_REQUIRED'));
+    assert.match(denied.advice ?? '', /NOPASSWD/);
   });
 
   test('no lease: HYPERKIT_NO_LEASE naming the firewall and VPN causes; a VM that died: HYPERKIT_EXITED at once', async () => {
     const d = driverFor();
     const ctx = await context('nolease');
     await d.create(ctx, spec);
-    process.env['HYPERKIT_DOUBLE_NO_LEASE'] = '1';
-    try {
-      await d.start(ctx);
-    } finally {
-      delete process.env['HYPERKIT_DOUBLE_NO_LEASE'];
-    }
+    await withDouble('HYPERKIT_DOUBLE_NO_LEASE', () => d.start(ctx));
     const e = await rejectsWith(d.address(ctx, { deadline: Date.now() + 1000 }), 'HYPERKIT_NO_LEASE');
     assert.match(e.advice ?? '', /bootpd/);
     assert.match(e.advice ?? '', /VPN/);
