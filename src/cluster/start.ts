@@ -22,7 +22,8 @@ import type { ProfileState } from '../profile/state.ts';
 import { connect } from '../ssh/session.ts';
 import { API_SERVER_PORT_REQUEST, startKubernetes } from './kubernetes-step.ts';
 import type { ClusterDeadlines, KubernetesStepResult } from './kubernetes-step.ts';
-import { ensureBundle, resolveStartVersion } from './bundle-step.ts';
+import { ensureBundle, planBundle, resolveStartVersion } from './bundle-step.ts';
+import type { BundlePlanOptions, BundleSource } from './bundle-step.ts';
 
 /** Where the guest's cloud-init writes its "provisioning done" marker. */
 export const READINESS_MARKER = '/var/lib/devcluster/ready';
@@ -36,7 +37,7 @@ const ADDRESS_SOURCE: Readonly<Record<AddressSource, string>> = {
   'port-forward': 'ports forwarded on 127.0.0.1',
 };
 
-export interface StartOptions extends LifecycleOptions {
+export interface StartOptions extends LifecycleOptions, Pick<BundlePlanOptions, 'interactive' | 'confirmBuild'> {
   /** false with --no-kubernetes, true with --kubernetes; undefined: what the profile was created with (new: true). */
   kubernetes: boolean | undefined;
   /** Per-stage limits for SSH readiness (software emulation needs minutes). */
@@ -72,6 +73,8 @@ interface StartPlan {
   kubernetes: boolean;
   /** The Kubernetes version to run, resolved and checked before anything is written. */
   kubernetesVersion: string | undefined;
+  /** Where its node bundle comes from: the cache, or release servers that answered. */
+  bundleSource: BundleSource | undefined;
   /** For a new VM; an existing VM keeps the base its disk was made from. */
   image: ImageChoice | undefined;
 }
@@ -104,7 +107,7 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
       image: plan.image === undefined ? undefined : await recordImage(p, plan.image, plan.driver, options.signal, update),
       keys: await ensureProfileKeys(p.paths.keys),
     }));
-    const bundle = plan.kubernetesVersion === undefined ? undefined : await steps.run(`Preparing the Kubernetes ${plan.kubernetesVersion} node bundle`, (update) => ensureBundle(p, plan.kubernetesVersion as string, options.signal, update));
+    const bundle = plan.kubernetesVersion === undefined ? undefined : await steps.run(`Preparing the Kubernetes ${plan.kubernetesVersion} node bundle`, (update) => ensureBundle(p, plan.kubernetesVersion as string, plan.bundleSource ?? { kind: 'cached' }, options.signal, update));
     const ports = plan.kubernetes ? [SSH_PORT, API_SERVER_PORT_REQUEST] : [SSH_PORT];
     const network = await steps.run('Setting up the VM network', () => plan.driver.ensureNetwork(dctx, { ports }));
     let created = false;
@@ -201,8 +204,9 @@ async function planStart(options: StartOptions, p: OpenProfile): Promise<StartPl
   checkElevation(driver, availability, p.settings, existing === undefined ? 'create' : 'start');
   // The image first: its checks only read, while the preflight may run the hypervisor.
   const image = existing?.created === undefined ? await chooseImage(p, driver, options) : undefined;
+  const bundleSource = kubernetesVersion === undefined ? undefined : await planBundle(p, kubernetesVersion, options);
   await preflight(options, p, driver.info.name);
-  return { driver, reason, availability, kubernetes, kubernetesVersion, image };
+  return { driver, reason, availability, kubernetes, kubernetesVersion, bundleSource, image };
 }
 
 async function createVm(p: OpenProfile, plan: StartPlan, dctx: DriverContext, input: { image: BootImage; keys: ProfileKeys; network: NetworkPlan; dataIsos: readonly string[] }): Promise<void> {

@@ -50,6 +50,15 @@ export interface DownloadBundleOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Default: src/image/fetch-text.ts. */
   readonly fetchText?: FetchText;
+  /** Checksums a start already read while planning (publishedChecksums), so they are not read twice. */
+  readonly published?: PublishedChecksums;
+}
+
+/** Every artifact's published sha256, in bundleArtifacts() order, for one version and architecture. */
+export interface PublishedChecksums {
+  readonly version: string;
+  readonly arch: BundleArchitecture;
+  readonly sha256: readonly string[];
 }
 
 export interface DownloadedArtifact {
@@ -240,19 +249,34 @@ async function manifestEntry(stagingDir: string, path: string): Promise<BundleFi
  * (images: [], since containerd pulls them in the guest). On failure the
  * staging directory holds nothing of it.
  */
+/**
+ * Reads every artifact's checksum file, writing nothing: a start calls it
+ * while planning, so release servers it cannot reach are known before the
+ * profile exists.
+ */
+export async function publishedChecksums(o: Pick<DownloadBundleOptions, 'version' | 'arch' | 'urls' | 'offline' | 'signal' | 'env' | 'fetchText'>): Promise<PublishedChecksums> {
+  const release = kubernetesRelease(o.version);
+  if (release === undefined) throw unsupportedVersionError(o.version, 'bundle download');
+  const arch = requireArch(o.arch);
+  if (o.offline === true) throw refuseOffline('The node bundle', o.version);
+  const fetch = o.fetchText ?? defaultFetchText;
+  const sha256: string[] = [];
+  for (const a of bundleArtifacts(release, arch, o.urls)) sha256.push(await publishedSha256(a, fetch, o.signal, o.env));
+  return { version: o.version, arch, sha256 };
+}
+
 export async function downloadBundle(o: DownloadBundleOptions): Promise<DownloadBundleResult> {
   const release = kubernetesRelease(o.version);
   if (release === undefined) throw unsupportedVersionError(o.version, 'bundle download');
   const arch = requireArch(o.arch);
   if (o.offline === true) throw refuseOffline('The node bundle', o.version);
   const artifacts = bundleArtifacts(release, arch, o.urls);
-  const fetch = o.fetchText ?? defaultFetchText;
   const work = join(o.partDir, `${o.version}-linux-${arch}`);
   await mkdir(work, { recursive: true });
 
   o.onProgress?.({ kind: 'checksums', count: artifacts.length });
-  const published: string[] = [];
-  for (const a of artifacts) published.push(await publishedSha256(a, fetch, o.signal, o.env));
+  const planned = o.published !== undefined && o.published.version === o.version && o.published.arch === arch ? o.published : undefined;
+  const published = (planned ?? (await publishedChecksums(o))).sha256;
 
   const fetched: Fetched[] = [];
   for (const [i, a] of artifacts.entries()) fetched.push(await fetchArtifact(a, published[i] as string, work, i + 1, artifacts.length, o));

@@ -7,6 +7,8 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startCluster } from '../../src/cluster/start.ts';
@@ -270,6 +272,40 @@ describe('start over the fake driver', { skip }, () => {
     const s = await clusterStatus(lifecycleOptions(home, new FakeDriver(options)));
     assert.deepEqual([s.guest, s.ip], ['Running', r.guestIp]);
     await deleteAndCheck(home);
+  });
+
+  test('Kubernetes whose release servers do not answer is refused before anything is written; a declined build offer changes nothing either', async () => {
+    const home = await homeWithImage();
+    const requests: string[] = [];
+    const server = createServer((req, res) => {
+      requests.push(req.url ?? '');
+      res.writeHead(404).end('no such file');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const flags = Object.fromEntries(['kubernetes', 'containerd', 'runc', 'cni-plugins', 'cri-tools'].map((k) => [`${k}-release-url`, `${base}/${k}`]));
+      const before = await snapshotTree(home);
+      const driver = new FakeDriver();
+      await assert.rejects(startCluster({ ...startOptions(home, driver, { kubernetes: true, flags }), interactive: false }), isError('KUBE_DOWNLOAD_FAILED', (e) => {
+        assert.match(e.message, /node bundle is not cached and cannot be downloaded: .*404/);
+        assert.match(e.advice ?? '', /devcluster bundle (build --kubernetes-version v\d+\.\d+\.\d+`, then start again|import <dir\|archive>)/);
+      }));
+      assert.ok(requests.some((u) => u.startsWith('/kubernetes/')), `the checksum was asked for: ${requests.join(' ')}`);
+      assert.deepEqual(await snapshotTree(home), before, 'nothing written');
+      assert.deepEqual(driver.calls().filter((c) => c !== 'available'), [], 'the driver was not asked to change anything');
+
+      // At a terminal, on a host that can build the bundle, the build is offered; declining it keeps the same refusal.
+      const asked: string[] = [];
+      const declined = startCluster({ ...startOptions(home, driver, { kubernetes: true, flags }), interactive: true, confirmBuild: async (m) => { asked.push(m); return false; } });
+      await assert.rejects(declined, isError('KUBE_DOWNLOAD_FAILED'));
+      const { bundleBuildHost, checkBundleBuildHost } = await import('../../src/kube/bundle-build.ts');
+      const canBuild = checkBundleBuildHost(await bundleBuildHost()) === undefined;
+      assert.deepEqual(asked.map((m) => /Build the v\S+ node bundle here from the Go module proxy/.test(m)), canBuild ? [true] : [], `offered only where the build can run (${String(canBuild)})`);
+      assert.deepEqual(await snapshotTree(home), before, 'nothing written after the offer was declined');
+    } finally {
+      server.close();
+    }
   });
 
   test('validation failures write nothing: the home is byte-for-byte unchanged', async () => {
