@@ -17,6 +17,7 @@ import { chooseImage, recordImage } from './image-step.ts';
 import type { ImageChoice } from './image-step.ts';
 import { DEFAULT_SEED_USER } from '../seed/spec.ts';
 import { whileVmAlive } from './vm-watch.ts';
+import { bootStalledError, watchBoot } from './boot-watchdog.ts';
 import { checkElevation } from './elevation.ts';
 import type { ProfileState } from '../profile/state.ts';
 import { connect } from '../ssh/session.ts';
@@ -44,6 +45,8 @@ export interface StartOptions extends LifecycleOptions, Pick<BundlePlanOptions, 
   sshTimeouts?: { banner: number; command: number; marker: number };
   /** For tests: how often a wait looks at the VM. */
   vmPollMs?: number;
+  /** Console silence during boot, before SSH answered, after which the VM is reset once (default 3 min). */
+  bootSilenceMs?: number;
   /** --keep-context: write the kubeconfig entries but leave kubectl's current context alone. */
   keepContext?: boolean;
   /** Limits of the waits after kubeadm (software emulation needs minutes). */
@@ -64,6 +67,8 @@ export interface StartResult {
 }
 
 const DEFAULT_SSH_TIMEOUTS = { banner: 10 * 60_000, command: 3 * 60_000, marker: 10 * 60_000 };
+// A booting guest under software emulation prints every few seconds; three silent minutes is a hang.
+const DEFAULT_BOOT_SILENCE_MS = 3 * 60_000;
 
 /** What a start needs to know before it writes anything. */
 interface StartPlan {
@@ -121,9 +126,11 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
     // Set before the boot: a driver that fails after its VM came up leaves it running too
     // (withNextSteps asks the driver whether it runs).
     vmBooted = true;
+    // Only a boot this start begins is watched for a stall: a resumed or running guest is never reset.
+    const freshBoot = vmState !== 'running' && vmState !== 'paused' && vmState !== 'saved' ? Date.now() : undefined;
     if (vmState === 'running') await steps.skip('Starting the VM', 'already running');
     else await steps.run('Starting the VM', () => bootVm(plan.driver, dctx, vmState));
-    const reached = await steps.run('Waiting for the guest (SSH)', (update) => waitForGuest(options, p, plan.driver, dctx, keys, network, update));
+    const reached = await steps.run('Waiting for the guest (SSH)', (update) => waitForGuest(options, p, plan.driver, dctx, { keys, network, freshBoot }, update));
     let kubernetes: KubernetesStepResult | undefined;
     if (bundle !== undefined) {
       const ssh = await connect({ host: reached.ssh.host, port: reached.ssh.port, username: DEFAULT_SEED_USER, privateKeyPath: keys.clientPrivateKeyPath, expectedHostKey: keys.hostPublicKey, signal: options.signal });
@@ -270,44 +277,58 @@ async function waitForGuest(
   p: OpenProfile,
   driver: Driver,
   dctx: DriverContext,
-  keys: ProfileKeys,
-  network: NetworkPlan,
+  guest: { keys: ProfileKeys; network: NetworkPlan; /** Epoch ms when this start began the VM's boot; undefined when it resumed or found it running. */ freshBoot: number | undefined },
   update: (detail: string) => void,
 ): Promise<{ address: GuestAddress; ssh: Endpoint }> {
+  const { keys, network } = guest;
   const timeouts = options.sshTimeouts ?? DEFAULT_SSH_TIMEOUTS;
   const watch = options.vmPollMs === undefined ? {} : { pollMs: options.vmPollMs };
-  return whileVmAlive(
-    driver,
-    dctx,
-    async (signal) => {
-      const mode = driver.info.features.networkModes[network.mode];
-      update(`finding the guest's address (${ADDRESS_SOURCE[mode?.address ?? 'static']})`);
-      const address = await driver.address({ ...dctx, signal }, { deadline: Date.now() + timeouts.banner, onProgress: update });
-      const ssh = endpointFor(address, SSH_PORT.guestPort);
-      await pinHostKey(p.paths.knownHosts, ssh.host, ssh.port, keys.hostPublicKey);
-      const result = await waitForSsh({
-        host: ssh.host,
-        port: ssh.port,
-        username: DEFAULT_SEED_USER,
-        privateKeyPath: keys.clientPrivateKeyPath,
-        expectedHostKey: keys.hostPublicKey,
-        marker: READINESS_MARKER,
-        signal,
-        timeouts,
-        hint: { serialLog: p.paths.serialLog },
-        onProgress: (stage, elapsed) => update(`${stage} (${Math.round(elapsed / 1000)}s)`),
-      });
-      update(`ssh ready in ${(result.totalMs / 1000).toFixed(1)}s (${result.banner})`);
-      await p.state.update((st) => {
-        st.status = 'Running';
-        st.ssh = { host: ssh.host, port: ssh.port, user: DEFAULT_SEED_USER };
-        if (address.ip !== undefined) st.ip = address.ip;
-        else delete st.ip;
-      });
-      return { address, ssh };
-    },
-    watch,
-  );
+  const reach = async (signal: AbortSignal, disarm: () => void): Promise<{ address: GuestAddress; ssh: Endpoint }> => {
+    const mode = driver.info.features.networkModes[network.mode];
+    update(`finding the guest's address (${ADDRESS_SOURCE[mode?.address ?? 'static']})`);
+    const address = await driver.address({ ...dctx, signal }, { deadline: Date.now() + timeouts.banner, onProgress: update });
+    const ssh = endpointFor(address, SSH_PORT.guestPort);
+    await pinHostKey(p.paths.knownHosts, ssh.host, ssh.port, keys.hostPublicKey);
+    const result = await waitForSsh({
+      host: ssh.host,
+      port: ssh.port,
+      username: DEFAULT_SEED_USER,
+      privateKeyPath: keys.clientPrivateKeyPath,
+      expectedHostKey: keys.hostPublicKey,
+      marker: READINESS_MARKER,
+      signal,
+      timeouts,
+      hint: { serialLog: p.paths.serialLog },
+      onProgress: (stage, elapsed) => {
+        if (stage !== 'banner') disarm();
+        update(`${stage} (${Math.round(elapsed / 1000)}s)`);
+      },
+    });
+    update(`ssh ready in ${(result.totalMs / 1000).toFixed(1)}s (${result.banner})`);
+    await p.state.update((st) => {
+      st.status = 'Running';
+      st.ssh = { host: ssh.host, port: ssh.port, user: DEFAULT_SEED_USER };
+      if (address.ip !== undefined) st.ip = address.ip;
+      else delete st.ip;
+    });
+    return { address, ssh };
+  };
+  if (guest.freshBoot === undefined) return whileVmAlive(driver, dctx, (signal) => reach(signal, () => undefined), watch);
+  const boot = { serialLog: p.paths.serialLog, silenceMs: options.bootSilenceMs ?? DEFAULT_BOOT_SILENCE_MS, bootStartedAt: guest.freshBoot, ...watch };
+  try {
+    return await whileVmAlive(driver, dctx, (signal) => watchBoot(boot, signal, reach), watch);
+  } catch (e) {
+    if (!isDevclusterError(e) || e.id !== 'GUEST_BOOT_STALLED') throw e;
+    dctx.report(`${e.message}; resetting the VM once`, 'warn');
+    await driver.kill(dctx);
+    boot.bootStartedAt = Date.now();
+    await driver.start(dctx);
+  }
+  try {
+    return await whileVmAlive(driver, dctx, (signal) => watchBoot(boot, signal, reach), watch);
+  } catch (e) {
+    throw isDevclusterError(e) && e.id === 'GUEST_BOOT_STALLED' ? bootStalledError(boot.serialLog, boot.silenceMs, 1) : e;
+  }
 }
 
 /**

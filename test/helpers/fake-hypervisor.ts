@@ -164,6 +164,8 @@ const BOOT_SCRIPT = [
   'config="$3"',
   'shift 3',
   'while [ "$#" -gt 1 ]; do mount --bind "$1" "$2"; shift 2; done',
+  // A stalled boot: the kernel printed its first lines and hangs, sshd never starts.
+  'if [ "${FAKE_GUEST_STALL:-}" = 1 ]; then echo "fake guest: probing devices"; exec sleep 3600; fi',
   'exec /usr/sbin/sshd -D -e -f "$config"',
 ].join('\n');
 
@@ -176,6 +178,8 @@ export interface GuestBehaviour {
    * commands find, as files and programs installed in a real guest.
    */
   mounts?: ReadonlyArray<{ hostDir: string; guestPath: string }>;
+  /** The first this many boots hang after a first console line, as a kernel under emulation sometimes does. */
+  stalledBoots?: number;
 }
 
 interface CloudConfig {
@@ -232,6 +236,7 @@ export async function bootVmProcess(home: string, vm: FakeVm, behaviour: GuestBe
     child = spawn('unshare', ['--mount', '--', 'sh', '-c', BOOT_SCRIPT, 'fake-guest', join(dir, 'passwd'), varlib, config, ...mounts], {
       detached: true,
       stdio: ['ignore', console, console],
+      env: { ...process.env, FAKE_GUEST_STALL: vm.boots < (behaviour.stalledBoots ?? 0) ? '1' : '0' },
     });
   } finally {
     closeSync(console);
@@ -244,6 +249,10 @@ export async function bootVmProcess(home: string, vm: FakeVm, behaviour: GuestBe
     exited = code;
   });
   const startTime = procStat(pid)?.startTime ?? '';
+  if (vm.boots < (behaviour.stalledBoots ?? 0)) {
+    await hvLog(home, vm.name, `process ${pid} started (boot ${vm.boots + 1}, stalls)`);
+    return { pid, startTime };
+  }
   const until = Date.now() + 15_000;
   const listening = `Server listening on ${vm.listen.host} port ${vm.listen.port}`;
   while (!readFileSync(vm.serialLog, 'utf8').includes(listening)) {

@@ -262,6 +262,32 @@ describe('start over the fake driver', { skip }, () => {
     await deleteAndCheck(home);
   });
 
+  test('a boot whose console falls silent before SSH answers is reset once; a second stall ends with GUEST_BOOT_STALLED', async () => {
+    const home = await homeWithImage();
+    const once = startOptions(home, new FakeDriver({ guest: { ready: 'at-boot', stalledBoots: 1 } }));
+    await startCluster({ ...once, bootSilenceMs: 1500 });
+    assert.equal((await readRegistry(home)).vms[`devcluster-${PROFILE}`]?.boots, 2, 'booted again after the stall');
+    assert.match(once.captured.text(), /console printed nothing for [\d.]+ min during boot, before its SSH server answered; resetting the VM once/);
+    await runningGuest(home);
+    await deleteAndCheck(home);
+
+    const again = await homeWithImage();
+    await assert.rejects(startCluster({ ...startOptions(again, new FakeDriver({ guest: { ready: 'at-boot', stalledBoots: 2 } })), bootSilenceMs: 1500 }), isError('GUEST_BOOT_STALLED', (e) => {
+      assert.match(e.message, /after 1 reset$/);
+      assert.match(e.advice ?? '', /serial\.log|console/);
+    }));
+    assert.equal((await readRegistry(again)).vms[`devcluster-${PROFILE}`]?.boots, 2, 'reset once, not more');
+    await deleteAndCheck(again);
+  });
+
+  test('a running guest whose console is quiet is never reset: the watch covers only a boot the start began', async () => {
+    const home = await homeWithImage();
+    await startCluster(startOptions(home, new FakeDriver()));
+    await startCluster({ ...startOptions(home, new FakeDriver()), bootSilenceMs: 1 });
+    assert.equal((await readRegistry(home)).vms[`devcluster-${PROFILE}`]?.boots, 1);
+    await deleteAndCheck(home);
+  });
+
   test('a routable guest is reached at its own address from the DHCP lease', async () => {
     const home = await homeWithImage();
     const options: FakeDriverOptions = { mode: 'routable', latencyMs: { 'address:before': 30 } };
