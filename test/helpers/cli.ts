@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, lstat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -46,8 +47,22 @@ export function childResult(child: ChildProcess): Promise<CliResult> {
   });
 }
 
+const madeDirs: string[] = [];
+
+/**
+ * A fresh directory under the system's temp dir, removed when the test file's
+ * process exits (each file runs in its own), so runs do not pile up in /tmp.
+ * DEVCLUSTER_KEEP_TEST_DIRS=1 keeps them to look at after a failure.
+ */
 export async function tempDir(prefix = 'devcluster-test-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix));
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  if (madeDirs.length === 0 && process.env['DEVCLUSTER_KEEP_TEST_DIRS'] === undefined) {
+    process.once('exit', () => {
+      for (const d of madeDirs) rmSync(d, { recursive: true, force: true, maxRetries: 2 });
+    });
+  }
+  madeDirs.push(dir);
+  return dir;
 }
 
 /**
