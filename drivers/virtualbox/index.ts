@@ -19,6 +19,8 @@ import type { Availability, CrashReport, Driver, DriverContext, GuestAddress, Ho
 import { chooseForwards, forwardEndpoints } from '../qemu/user-network.ts';
 import type { UserForwards } from '../qemu/user-network.ts';
 import * as cmd from './commands.ts';
+import { findVBoxManage, localLocateHost } from './locate.ts';
+import type { FoundVBoxManage } from './locate.ts';
 import type { HostOnlyAttachment, NatForward, VBoxTarget, VmLayout } from './commands.ts';
 import { addressesOf, allowedRanges, chooseSubnet, occupiedSubnets } from './hostonly-plan.ts';
 import type { HostOnlyAddresses } from './hostonly-plan.ts';
@@ -49,20 +51,24 @@ export interface VBoxData {
 
 /** The host facts the driver reads besides VBoxManage, replaceable in tests. */
 export interface VirtualBoxHost {
-  env: NodeJS.ProcessEnv;
+  /** VBoxManage for a host platform (tests hand a double to a simulated Windows or macOS). */
+  locate(platform: NodeJS.Platform): Promise<FoundVBoxManage | undefined>;
   arch: string;
   /** The host's IPv4 routes, to keep the host-only subnet off networks already routed; [] when unreadable. */
   routes(platform: NodeJS.Platform): Promise<Route[]>;
   /** /etc/vbox/networks.conf, undefined when absent. */
   networksConf(): Promise<string | undefined>;
   pollMs: number;
-  /** How long a start may take to reach "running", and how long a new host-only adapter may take to appear. */
+  /** How long VirtualBox may take to reach "running" after startvm, or "poweroff" after a forced power-off. */
   startTimeoutMs: number;
+  /** How long a new host-only adapter may take to appear. */
   adapterAppearMs: number;
+  /** The first pause before a transient VBoxManage failure is tried again (it grows with each attempt). */
+  retryDelayMs: number;
 }
 
 export const LOCAL_HOST: VirtualBoxHost = {
-  env: process.env,
+  locate: (platform) => findVBoxManage(localLocateHost(process.env, platform, run)),
   arch: hostArch(),
   async routes(platform) {
     try {
@@ -78,6 +84,7 @@ export const LOCAL_HOST: VirtualBoxHost = {
   pollMs: 1000,
   startTimeoutMs: 60_000,
   adapterAppearMs: 10_000,
+  retryDelayMs: 200,
 };
 
 export function vmName(profile: string): string {
@@ -140,7 +147,7 @@ async function usedByOtherProfile(home: string, self: string, kind: string, id: 
  */
 export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
   async function open(ctx: HostContext): Promise<{ vbm: VBoxManage; target: VBoxTarget }> {
-    const { vbm, version } = await openVBoxManage(host.env, ctx.platform, ctx.signal);
+    const { vbm, version } = await openVBoxManage(await host.locate(ctx.platform), ctx.platform, ctx.signal, { retryDelayMs: host.retryDelayMs });
     return { vbm, target: { platform: ctx.platform, arch: host.arch, version } };
   }
 
@@ -465,7 +472,7 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
       const s = await vmState(vbm, vm, ctx.signal);
       if (s === 'absent' || s === 'stopped' || s === 'saved') return;
       const r = await vbm.run(cmd.controlArgs(vm, 'poweroff'), { allowFailure: true, timeoutMs: 60_000 });
-      const after = await waitForState(vbm, vm, (x) => x === 'stopped' || x === 'absent', 10_000, ctx.signal);
+      const after = await waitForState(vbm, vm, (x) => x === 'stopped' || x === 'absent', host.startTimeoutMs, ctx.signal);
       if (after !== 'stopped' && after !== 'absent') {
         throw new DevclusterError('VBOX_STOP_TIMEOUT', `${vm} is still ${after} after controlvm poweroff${r.failed ? `: ${r.stderr.trim().split('\n')[0] ?? ''}` : ''}`, { advice: 'Close it from the VirtualBox Manager, then run the command again.' });
       }

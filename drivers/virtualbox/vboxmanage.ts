@@ -2,7 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ANY_EXIT_CODE, run, tail } from '../../src/host/exec.ts';
 import type { RunResult } from '../../src/host/exec.ts';
 import { DevclusterError, isDevclusterError } from '../../src/ui/errors.ts';
-import { findVBoxManage, localLocateHost } from './locate.ts';
 import type { FoundVBoxManage } from './locate.ts';
 import { parseVBoxVersion, versionAtLeast, versionWarnings } from './parse.ts';
 import type { VBoxVersion } from './parse.ts';
@@ -94,10 +93,9 @@ export function commandError(args: readonly string[], r: VBoxResult): Devcluster
 }
 
 /** VBoxManage located and its version checked: >= 6.1, else a VBOX_VERSION_UNSUPPORTED error that says what it printed. */
-export async function openVBoxManage(env: NodeJS.ProcessEnv, platform: NodeJS.Platform, signal?: AbortSignal): Promise<{ vbm: VBoxManage; version: VBoxVersion; warnings: string[] }> {
-  const found = await findVBoxManage(localLocateHost(env, platform, run));
+export async function openVBoxManage(found: FoundVBoxManage | undefined, platform: NodeJS.Platform, signal?: AbortSignal, options: VBoxManageOptions = {}): Promise<{ vbm: VBoxManage; version: VBoxVersion; warnings: string[] }> {
   if (found === undefined) throw notFound(platform);
-  const vbm = new VBoxManage(found);
+  const vbm = new VBoxManage(found, options);
   const v = await vbm.version(signal);
   if (v.version === undefined) {
     throw new DevclusterError('VBOX_VERSION_UNSUPPORTED', `${found.path} printed no version: ${tail(v.raw, 2) || 'nothing'}`, {
