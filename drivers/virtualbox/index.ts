@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { arch as hostArch } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseLinuxRoutes, parseMacRoutes, parseWindowsRoutes } from '../../src/doctor/net.ts';
 import type { Route } from '../../src/doctor/net.ts';
@@ -343,7 +343,16 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
         await saveData(ctx, (x) => {
           x.macs = macs;
         });
-        hostOnly = d.hostOnly !== undefined && stillThere(d.hostOnly, await listings(vbm, target)) ? d.hostOnly : await createHostOnly(ctx, vbm, target, macs);
+        const now = await listings(vbm, target);
+        const recorded = d.hostOnly;
+        if (recorded?.kind === 'hostonlyif' && now.ifs.some((i) => i.name === recorded.name && i.ip !== recorded.hostIp)) {
+          // Windows has been seen to lose an adapter's address (after sleep, an update): it is set again rather than replaced.
+          ctx.report(`the host-only adapter ${recorded.name} lost its address; setting ${recorded.hostIp} again`, 'warn');
+          await vbm.run(['hostonlyif', 'ipconfig', recorded.name, '--ip', recorded.hostIp, '--netmask', recorded.netmask]);
+          hostOnly = recorded;
+        } else {
+          hostOnly = recorded !== undefined && stillThere(recorded, now) ? recorded : await createHostOnly(ctx, vbm, target, macs);
+        }
       } finally {
         await lock.release();
       }
@@ -414,6 +423,12 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
         return;
       }
       if (now === 'absent') throw new DevclusterError('VBOX_START_FAILED', `VirtualBox no longer knows the VM ${vm}`, { advice: 'It was removed outside devcluster: `devcluster delete`, then start again.' });
+      const info = parseMachineReadable((await vbm.run(cmd.showVmInfoArgs(vm))).stdout);
+      const attached = info.get('hostonlyadapter2') ?? info.get('hostonly-network2');
+      if (d.hostOnly !== undefined && d.macs !== undefined && attached !== d.hostOnly.name) {
+        // The host-only network was gone and ensureNetwork made it again, under another name.
+        await vbm.run(['modifyvm', vm, ...cmd.hostOnlyNicArgs(d.hostOnly, d.macs[1])]);
+      }
       const wanted = forwardsList(d.forwards ?? {}).map((x) => ({ name: `port ${x.guestPort}`, guestPort: x.guestPort }));
       const forwards = await chooseForwards(wanted, d.forwards);
       const moved = forwardsList(forwards).filter((x) => d.forwards?.[String(x.guestPort)] !== x.hostPort);
@@ -489,7 +504,7 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
         ctx.report(`VirtualBox cannot be used (${e.message}): the profile's files are removed, but anything it registered in VirtualBox stays there`, 'warn');
       }
       if (vbm !== undefined) {
-        if (ctx.state.has(VM_RESOURCE, vm) || data(ctx).disk !== undefined) await removeVm(ctx, vbm, vm);
+        if (ctx.state.has(VM_RESOURCE, vm) || data(ctx).disk !== undefined || (await settingsInProfile(vbm, vm, f.vmDir, ctx.platform))) await removeVm(ctx, vbm, vm);
         await removeHostOnly(ctx, vbm);
       }
       await rm(f.disk, { force: true });
@@ -547,6 +562,14 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
     },
   };
   return driver;
+}
+
+/** For a delete whose state was lost: a VM of this name is this profile's only when its settings file is in the profile's folder. */
+async function settingsInProfile(vbm: VBoxManage, vm: string, vmDir: string, platform: NodeJS.Platform): Promise<boolean> {
+  const r = await vbm.run(cmd.showVmInfoArgs(vm), { allowFailure: true });
+  if (r.failed) return false;
+  const cfg = parseMachineReadable(r.stdout).get('CfgFile');
+  return samePath(cfg === undefined ? undefined : dirname(cfg), vmDir, platform);
 }
 
 function samePath(a: string | undefined, b: string, platform: NodeJS.Platform): boolean {

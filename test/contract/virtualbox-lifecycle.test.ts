@@ -349,4 +349,41 @@ describe('the VirtualBox driver over a scripted VBoxManage', () => {
     assert.deepEqual(changes(), []);
     await driver.delete(ctx);
   });
+
+  test('an adapter that lost its address gets it again; one removed by hand is made again and the VM re-attached', async () => {
+    const ctx = await context('heal', 'linux');
+    await driver.ensureNetwork(ctx, { ports: PORTS });
+    await driver.create(ctx, spec);
+    let s = readDouble();
+    s.hostonlyifs![0]!.ip = '192.168.56.77';
+    setDouble({ ...s, calls: [] });
+    await driver.ensureNetwork(ctx, { ports: PORTS });
+    assert.deepEqual(changes(), [['hostonlyif', 'ipconfig', 'vboxnet0', '--ip', '192.168.56.1', '--netmask', '255.255.255.0']]);
+    assert.ok(ctx.reports.some((r) => /lost its address/.test(r)));
+    s = readDouble();
+    setDouble({ ...s, hostonlyifs: [], dhcpservers: [], calls: [] });
+    const plan = await driver.ensureNetwork(ctx, { ports: PORTS });
+    assert.equal(plan.subnet, '192.168.56.0/24');
+    await driver.start(ctx);
+    const mac2 = (ctx.state.require().driverData['virtualbox'] as { macs: [string, string] }).macs[1];
+    assert.deepEqual(changes().filter((c) => c[0] === 'modifyvm' || c[0] === 'startvm'), [
+      ['modifyvm', 'devcluster-heal', '--nic2', 'hostonly', '--hostonlyadapter2', 'vboxnet1', '--nictype2', 'virtio', '--cableconnected2', 'on', '--macaddress2', mac2, '--nicpromisc2', 'deny'],
+      ['startvm', 'devcluster-heal', '--type', 'headless'],
+    ]);
+    await driver.delete(ctx);
+    assert.deepEqual(readDouble().hostonlyifs, []);
+  });
+
+  test('a delete after the state was lost removes the VM whose settings are in the profile, and leaves what it cannot prove', async () => {
+    const first = await context('lost', 'linux');
+    await driver.ensureNetwork(first, { ports: PORTS });
+    await driver.create(first, spec);
+    // A new, empty state for the same profile, as `delete` gets when state.json was damaged.
+    const again = await context('lost', 'linux');
+    assert.deepEqual(again.state.require().resources, []);
+    await driver.delete(again);
+    assert.deepEqual(readDouble().vms, {});
+    assert.ok(!existsSync(join(again.paths.disks, 'disk.vdi')));
+    assert.deepEqual(readDouble().hostonlyifs?.map((i) => i.name), ['vboxnet0'], 'an adapter no state records is not removed');
+  });
 });
