@@ -18,12 +18,14 @@ registerErrors({
 const LOADERS: Readonly<Record<string, () => Promise<Driver>>> = {
   qemu: async () => (await import('./qemu/index.ts')).qemuDriver,
   hyperkit: async () => (await import('./hyperkit/index.ts')).hyperkitDriver,
+  virtualbox: async () => (await import('./virtualbox/index.ts')).virtualboxDriver,
 };
 
 /** Each shipped driver's doctor checks, loaded without the driver itself. */
 const CHECK_LOADERS: Readonly<Record<string, () => Promise<readonly Check[]>>> = {
   qemu: async () => (await import('./qemu/checks.ts')).QEMU_CHECKS,
   hyperkit: async () => (await import('./hyperkit/checks.ts')).HYPERKIT_CHECKS,
+  virtualbox: async () => (await import('./virtualbox/checks.ts')).VIRTUALBOX_CHECKS,
 };
 
 export interface DriverChoice {

@@ -52,13 +52,13 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
   // Host (30s)
   {
     id: 'HOST_VTX_DISABLED', exitCode: 38, title: 'Virtualization disabled in the firmware',
-    pattern: /VT-x is disabled|VERR_VMX_MSR_ALL_VMX_DISABLED|AMD-V is disabled|VERR_SVM_DISABLED|virtualization (support )?(is |appears to be )?disabled in the (BIOS|firmware)/i,
+    pattern: /VT-x is disabled|VERR_VMX_MSR_(ALL_)?VMX_DISABLED|VERR_VMX_MSR_LOCKED_OR_DISABLED|AMD-V is disabled|VERR_SVM_DISABLED|virtualization (support )?(is |appears to be )?disabled in the (BIOS|firmware)/i,
     advice: 'Enable Intel VT-x or AMD-V (SVM Mode) in the firmware setup (BIOS/UEFI), then restart. Inside a VM, enable nested virtualization on its host.',
     related: [`${mk}#5282`, `${mk}#5456`, `${mk}#7074`],
   },
   {
     id: 'HOST_VTX_MISSING', exitCode: 38, title: 'No hardware virtualization',
-    pattern: /VERR_VMX_NO_VMX|VT-x is not available|doesn't have VT-X\/AMD-v enabled/i,
+    pattern: /VERR_VMX_NO_VMX|VERR_SVM_NO_SVM|VT-x is not available|AMD-V is not available|does NOT support HW virtualization|doesn't have VT-X\/AMD-v enabled/i,
     advice: 'This CPU offers no virtualization to the hypervisor: enable it in the firmware, or run devcluster on a machine (or VM with nested virtualization) that has it. The QEMU driver can run without it, slowly.',
     related: [`${mk}#1994`, `${mk}#5326`, `${mk}#3900`, `${mk}#4730`],
   },
@@ -148,14 +148,14 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
   },
   {
     id: 'VBOX_HYPERV_CONFLICT', exitCode: 61, title: 'VirtualBox cannot run beside Hyper-V',
-    pattern: /VirtualBox won't boot a 64bits VM when Hyper-V is activated|VERR_NEM_VM_CREATE|VERR_NEM_NOT_AVAILABLE/,
+    pattern: /VirtualBox won't boot a 64bits VM when Hyper-V is activated|VERR_NEM_[A-Z_]+|VERR_VMX_IN_VMX_ROOT_MODE|VERR_SVM_IN_USE/,
     drivers: ['virtualbox'],
     advice: 'Hyper-V (or WSL 2, or Memory Integrity) holds the virtualization hardware: update VirtualBox to 7 or newer, or use `--driver qemu`, which runs beside Hyper-V. Turning the hypervisor off breaks WSL 2 and Docker Desktop.',
     related: [`${mk}#4051`, `${mk}#4783`, `${mk}#4587`],
   },
   {
     id: 'VBOX_DRIVER_NOT_LOADED', exitCode: 65, title: 'VirtualBox kernel driver not loaded',
-    pattern: /vboxdrv kernel module is not loaded|\/dev\/vboxdrv does not exist|VERR_VM_DRIVER_NOT_INSTALLED/,
+    pattern: /vboxdrv kernel module is not loaded|\/dev\/vboxdrv does not exist|VERR_VM_DRIVER_NOT_INSTALLED|failed to open \/dev\/vboxnetctl/,
     drivers: ['virtualbox'],
     advice: 'VirtualBox\'s kernel driver is missing: reinstall VirtualBox (on macOS, allow its system extension in Privacy & Security) and restart.',
     related: [`${mk}#4043`, `${mk}#4711`, `${mk}#3974`],
@@ -166,6 +166,13 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
     drivers: ['virtualbox'],
     advice: 'VirtualBox 6.1.28 and newer only allow host-only addresses in 192.168.56.0/21: choose a subnet in that range, or list yours in /etc/vbox/networks.conf.',
     related: [`${mk}#12748`, `${mk}#12764`, `${mk}#12765`, `${mk}#3594`],
+  },
+  {
+    id: 'VBOX_HOSTONLY_CREATE_DENIED', exitCode: 67, title: 'Not allowed to create a VirtualBox host-only adapter',
+    pattern: /SetupDiCreateDeviceInfo failed \(0x00000005\)|Querying NetCfgInstanceId failed|Failed to create the host-only adapter[\s\S]*(E_ACCESSDENIED|0x80070005)/,
+    platforms: ['win32'], drivers: ['virtualbox'],
+    advice: 'Windows lets only an Administrator add a network adapter: run the first `devcluster start --driver virtualbox` from an elevated terminal (or accept the prompt, which may open minimized in the taskbar). If it still fails, reinstall VirtualBox with its networking components and restart.',
+    related: ['docker/machine#2972', 'docker/machine#4066', `${mk}#3614`],
   },
   {
     id: 'VBOX_HARDENING', exitCode: 61, title: 'VirtualBox hardening blocked the VM',
