@@ -18,12 +18,14 @@ registerErrors({
 const LOADERS: Readonly<Record<string, () => Promise<Driver>>> = {
   qemu: async () => (await import('./qemu/index.ts')).qemuDriver,
   hyperkit: async () => (await import('./hyperkit/index.ts')).hyperkitDriver,
+  vmware: async () => (await import('./vmware/index.ts')).vmwareDriver,
 };
 
 /** Each shipped driver's doctor checks, loaded without the driver itself. */
 const CHECK_LOADERS: Readonly<Record<string, () => Promise<readonly Check[]>>> = {
   qemu: async () => (await import('./qemu/checks.ts')).QEMU_CHECKS,
   hyperkit: async () => (await import('./hyperkit/checks.ts')).HYPERKIT_CHECKS,
+  vmware: async () => (await import('./vmware/checks.ts')).VMWARE_CHECKS,
 };
 
 export interface DriverChoice {
