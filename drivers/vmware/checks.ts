@@ -134,7 +134,7 @@ export function vmwareChecks(hostOf: (ctx: CheckContext) => VmwareHost): readonl
   };
 
   const product: Check = {
-    id: 'VMWARE_PRODUCT_UNSUPPORTED',
+    id: 'VMWARE_WORKSTATION_PRO_MISSING',
     title: 'VMware product',
     category: 'hypervisor',
     looksAt: '`vmrun -T ws list` (Fusion: -T fusion): Workstation Player and old VIX versions refuse -T ws ("The specified version was not found"), and Player cannot run VMs from vmrun',

@@ -265,10 +265,9 @@ export function createVmwareDriver(host: VmwareHost, exec: Exec = run): Driver {
         throw new DevclusterError('VMWARE_DISK_TOO_SMALL', `disk-size ${spec.diskMiB}MiB is smaller than the image (${baseMiB}MiB)`, { advice: `Use --disk-size ${Math.ceil(baseMiB / 1024)}g or more.`, input: true });
       }
       const base = basePath(spec.image.disk, spec.diskMiB);
-      for (const p of [base, f.disk]) {
-        const problem = descriptorPathProblem(p);
-        if (problem !== undefined) throw new DevclusterError('VMWARE_PATH_UNSUPPORTED', `${p} cannot be named in a VMDK descriptor: ${problem}`, { advice: 'Use a DEVCLUSTER_HOME whose path has no double quote or control character.', input: true });
-      }
+      // The child names its parent by full path; itself only by its base name ("disk.vmdk").
+      const problem = descriptorPathProblem(base);
+      if (problem !== undefined) throw new DevclusterError('VMWARE_PATH_UNSUPPORTED', `${base} cannot be named in a VMDK descriptor: ${problem}`, { advice: 'Use a DEVCLUSTER_HOME whose path has no double quote or control character.', input: true });
       const mac = data(ctx).mac ?? randomStaticMac();
       await saveData(ctx, (d) => {
         d.mac = mac;
