@@ -256,12 +256,13 @@ export function vmwareChecks(hostOf: (ctx: CheckContext) => VmwareHost): readonl
     looksAt: `on Windows, whether a hypervisor (Hyper-V, WSL 2, Credential Guard) runs (Win32_ComputerSystem.HypervisorPresent) and whether Workstation is ${WHP_MIN_VERSION} or later, which runs its VMs on the Windows Hypervisor Platform beside it`,
     platforms: ['win32'],
     drivers: ['vmware'],
-    requires: ['VMWARE_NOT_INSTALLED'],
+    // Not after VMWARE_NOT_INSTALLED: a Workstation too old for the driver is also the one Hyper-V stops, and this says why.
     exitCode: 37,
     async run(ctx) {
       const present = await powershellJson<boolean>(ctx.exec, WINDOWS_QUERIES.hypervisorPresent);
       if (present !== true) return pass('no hypervisor runs under Windows: Workstation uses VT-x/AMD-V itself');
       const f = await found(ctx);
+      if (f.search.found === undefined) return skip('VMware Workstation is not installed');
       if (f.productVersion === undefined) {
         return warn('Hyper-V (or WSL 2, or Credential Guard) runs, and the Workstation version could not be read', {
           details: [`Workstation ${WHP_MIN_VERSION} and later run beside it on the Windows Hypervisor Platform; older ones refuse to start VMs ("VMware Workstation and Device/Credential Guard are not compatible").`],
