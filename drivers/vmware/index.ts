@@ -428,8 +428,10 @@ export function createVmwareDriver(host: VmwareHost, exec: Exec = run): Driver {
       });
     },
 
-    async details(): Promise<VmDetails> {
-      return { acceleration: { accelerator: 'vmware', hardware: true, reason: `${product_} runs the VM with the CPU's virtualization` } };
+    async details(ctx): Promise<VmDetails> {
+      // VMware has no software-emulation fallback: a VM that runs, runs on VT-x/AMD-V (or on the Windows Hypervisor Platform).
+      const running = (await exists(files(ctx).vmx)) && (await isRunning(ctx).catch(() => false));
+      return running ? { acceleration: { accelerator: 'vmware', hardware: true, reason: `${product_} runs the VM with the CPU's virtualization` } } : {};
     },
 
     async crashReport(ctx): Promise<CrashReport> {

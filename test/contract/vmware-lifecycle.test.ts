@@ -205,6 +205,7 @@ describe('the VMware driver over scripted doubles', { skip }, () => {
     await d.start(ctx);
     assert.deepEqual(callsSince(n), [['-T', 'ws', 'list'], ['-T', 'ws', 'start', vmx, 'nogui']]);
     assert.equal(await d.state(ctx), 'running');
+    assert.equal((await d.details(ctx)).acceleration?.hardware, true);
 
     const address = await d.address(ctx, { deadline: Date.now() + 20_000 });
     assert.equal(address.source, 'hypervisor-api');
@@ -218,6 +219,7 @@ describe('the VMware driver over scripted doubles', { skip }, () => {
     await d.stop(ctx, { timeoutMs: 10_000 });
     assert.deepEqual(callsSince(s), [['-T', 'ws', 'list'], ['-T', 'ws', 'stop', vmx, 'soft'], ['-T', 'ws', 'list']]);
     assert.equal(await d.state(ctx), 'stopped');
+    assert.deepEqual(await d.details(ctx), {}, 'no accelerator for a VM that does not run');
 
     const base = basePath(imageDisk, 16);
     const x = calls().length;
