@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Availability, CrashReport, Driver, DriverContext, GuestAddress, HostContext, NetworkPlan, StopOptions, VmDetails, VmSpec, VmState } from '../driver.ts';
@@ -134,7 +134,9 @@ export function createVmwareDriver(host: VmwareHost, exec: Exec = run): Driver {
 
   async function isRunning(ctx: DriverContext): Promise<boolean> {
     const vmx = files(ctx).vmx;
-    return (await runningVms(ctx)).some((p) => sameVmxPath(p, vmx, host.platform));
+    // vmrun may print the resolved path (macOS's /var is /private/var), so both spellings count.
+    const real = await realpath(vmx).catch(() => vmx);
+    return (await runningVms(ctx)).some((p) => sameVmxPath(p, vmx, host.platform) || sameVmxPath(p, real, host.platform));
   }
 
   /**

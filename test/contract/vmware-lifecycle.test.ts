@@ -12,7 +12,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DriverContext, VmSpec } from '../../drivers/driver.ts';
 import { basePath, createVmwareDriver, isVmwareStaticMac } from '../../drivers/vmware/index.ts';
@@ -293,6 +293,20 @@ describe('the VMware driver over scripted doubles', { skip }, () => {
     rmSync(join(ctx.paths.dir, 'vm', 'disk.vmdk'));
     const missing = await rejectsWith(d.start(ctx), 'VMWARE_VMRUN_FAILED');
     assert.match(missing.message, /Cannot open the disk/);
+  });
+
+  test('vmrun listing the VM by its resolved path (a home behind a symlink) still counts as running', async () => {
+    const d = driverFor();
+    symlinkSync(join(dir, 'home'), join(dir, 'home-link'));
+    const ctx = await context('linked', join(dir, 'home-link'));
+    await d.create(ctx, spec);
+    await withDouble('VMRUN_DOUBLE_REALPATH', async () => {
+      await d.start(ctx);
+      assert.ok(JSON.stringify(JSON.parse(readFileSync(join(dir, 'vmrun-state.json'), 'utf8'))).includes(join(dir, 'home', 'profiles', 'linked')), 'the double lists the resolved path');
+      assert.equal(await d.state(ctx), 'running');
+      await d.kill(ctx);
+      assert.equal(await d.state(ctx), 'stopped');
+    });
   });
 
   test('a suspended VM is "saved" and resume starts it; without vmrun a VM is "broken" and delete still removes it', async () => {
