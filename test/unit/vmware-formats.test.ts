@@ -7,6 +7,7 @@ import { findVmrun, parseRegQueryValue, REGISTRY_LOCATIONS } from '../../drivers
 import type { VmwareHost } from '../../drivers/vmware/host.ts';
 import { guestFor, isVmwareStaticMac, randomStaticMac } from '../../drivers/vmware/index.ts';
 import { parseNetworking, parseVmnetNatConf } from '../../drivers/vmware/network.ts';
+import { deltaDiskBytes, descriptorPathProblem, parseDescriptor, parseSparseHeader } from '../../drivers/vmware/vmdk.ts';
 import { escapeVmxValue, parseVmx, renderVmx, unescapeVmxValue, vmxEntries } from '../../drivers/vmware/vmx.ts';
 import type { VmxModel } from '../../drivers/vmware/vmx.ts';
 import { isProductMissing, isToolsMissing, parseGuestIp, parseVmrunList, parseVmrunVersion, sameVmxPath, vmrunArgs, vmrunError } from '../../drivers/vmware/vmrun.ts';
@@ -207,5 +208,48 @@ describe('vmnet8 configuration', () => {
     assert.equal(n?.nat, true);
     assert.equal(parseVmnetNatConf('[udp]\r\ntimeout = 30\r\n', 'x'), undefined);
     assert.equal(parseVmnetNatConf('[host]\nip = 192.168.5.2/24\ndevice = VMnet2\n', 'x')?.nat, false);
+  });
+});
+
+describe('VMDK child disks', () => {
+  const parentDisk = (capacitySectors: bigint) => ({
+    header: { version: 1, flags: 3, capacity: capacitySectors, grainSize: 128n, descriptorOffset: 1n, descriptorSize: 20n, numGTEsPerGT: 512, rgdOffset: 21n, gdOffset: 0n, overHead: 0n, compressAlgorithm: 0 },
+    descriptor: parseDescriptor('# Disk DescriptorFile\nversion=1\nCID=0a1b2c3d\nparentCID=ffffffff\ncreateType="monolithicSparse"\n\n# The Disk Data Base\n#DDB\n\nddb.adapterType = "lsilogic"\nddb.geometry.cylinders = "2610"\nddb.geometry.heads = "255"\nddb.geometry.sectors = "63"\n'),
+  });
+
+  test('a 20 GiB child: header fields, empty tables, and a descriptor naming its parent', () => {
+    const parent = { path: '/home/ann/.devcluster/cache/images/abc/vmware/base-20480m.vmdk', disk: parentDisk(41943040n) };
+    const bytes = deltaDiskBytes({ path: '/x/disk.vmdk', parent, virtualHwVersion: 19 }, '12345678');
+    const h = parseSparseHeader(bytes);
+    assert.ok(h !== undefined);
+    assert.equal(h.capacity, 41943040n);
+    assert.equal(h.grainSize, 128n);
+    assert.equal(h.flags, 3);
+    // 327680 grains / 512 per table = 640 tables of 4 sectors; a 5-sector directory for each copy.
+    assert.equal(h.rgdOffset, 21n);
+    assert.equal(h.gdOffset, 21n + 5n + 2560n);
+    assert.equal(h.overHead, 5248n);
+    assert.equal(bytes.length, 5248 * 512);
+    const v = new DataView(bytes.buffer);
+    assert.equal(v.getUint32(Number(h.gdOffset) * 512, true), Number(h.gdOffset) + 5, 'the first directory entry points past the directory');
+    assert.equal(v.getUint32(Number(h.gdOffset) * 512 + 639 * 4, true), Number(h.gdOffset) + 5 + 639 * 4);
+    assert.ok(bytes.subarray((Number(h.gdOffset) + 5) * 512).every((b) => b === 0), 'no grain allocated');
+    const d = parseDescriptor(Buffer.from(bytes.subarray(512, 21 * 512)).toString('utf8'));
+    assert.equal(d.cid, '12345678');
+    assert.equal(d.parentCid, '0a1b2c3d');
+    assert.equal(d.parentFileNameHint, parent.path);
+    assert.equal(d.createType, 'monolithicSparse');
+    assert.equal(d.ddb.get('ddb.geometry.cylinders'), '2610');
+    assert.match(d.ddb.get('ddb.longContentID') ?? '', /^[0-9a-f]{24}12345678$/);
+    assert.match(Buffer.from(bytes.subarray(512, 21 * 512)).toString('utf8'), /\nRW 41943040 SPARSE "disk\.vmdk"\n/);
+  });
+
+  test('parent paths a descriptor cannot hold, and files that are not sparse VMDKs', () => {
+    assert.equal(descriptorPathProblem('C:\\Users\\Ann Lee\\.devcluster\\ünï|#\\base.vmdk'), undefined);
+    assert.match(descriptorPathProblem('/home/a "b"/base.vmdk') ?? '', /double quote/);
+    assert.match(descriptorPathProblem('/home/a\nb/base.vmdk') ?? '', /control character/);
+    assert.equal(parseSparseHeader(new Uint8Array(512)), undefined);
+    assert.equal(parseSparseHeader(Buffer.from('KDMV')), undefined, 'shorter than a sector');
+    assert.equal(parseDescriptor('CID=ffffffff\nparentCID=ffffffff\n').parentCid, undefined, 'ffffffff means no parent');
   });
 });
