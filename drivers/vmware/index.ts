@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, realpath, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Availability, CrashReport, Driver, DriverContext, GuestAddress, HostContext, NetworkPlan, StopOptions, VmDetails, VmSpec, VmState } from '../driver.ts';
@@ -84,6 +84,23 @@ async function fileTail(path: string, lines: number): Promise<string> {
   return tail(await readFile(path, 'utf8').catch(() => ''), lines);
 }
 
+/**
+ * Puts a finished file at `dest` unless another process got there first: a
+ * base that children already name must never be replaced, since its new
+ * content ID would break them. A hard link fails when `dest` exists; a file
+ * system without hard links falls back to a rename after a last look.
+ */
+async function publishOnce(tmp: string, dest: string): Promise<void> {
+  try {
+    await link(tmp, dest);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    if (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EXDEV' && code !== 'ENOSYS') throw e;
+    if (!(await exists(dest))) await rename(tmp, dest);
+  }
+}
+
 /** The base VMware reads for an image at a disk size: the cached VMDK converted to monolithicSparse, grown to the size. */
 export function basePath(imageDisk: string, diskMiB: number): string {
   return join(dirname(imageDisk), 'vmware', `base-${diskMiB}m.vmdk`);
@@ -98,14 +115,14 @@ export function basePath(imageDisk: string, diskMiB: number): string {
  */
 export function createVmwareDriver(host: VmwareHost, exec: Exec = run): Driver {
   const product = productFor(host.platform);
-  const product_ = productName(host.platform);
+  const productLabel = productName(host.platform);
 
   async function vmrunPath(ctx: { settings: Readonly<Record<string, unknown>> }): Promise<string> {
     const setting = String(ctx.settings['vmware-vmrun'] ?? 'auto');
     const search = await findVmrun(setting, host, exec);
     if (search.found === undefined) {
       throw new DevclusterError('VMWARE_NOT_FOUND', `vmrun was not found (looked at ${search.tried.join('; ')})`, {
-        advice: `Install ${product_}${host.platform === 'darwin' ? '' : ' Pro (free since 17.6.2)'}, add the folder holding vmrun to PATH, or set its path: devcluster config set vmware-vmrun <path>.`,
+        advice: `Install ${productLabel}${host.platform === 'darwin' ? '' : ' Pro (free since 17.6.2)'}, add the folder holding vmrun to PATH, or set its path: devcluster config set vmware-vmrun <path>.`,
       });
     }
     return search.found.path;
@@ -151,7 +168,7 @@ export function createVmwareDriver(host: VmwareHost, exec: Exec = run): Driver {
     if (await exists(base)) return base;
     const vdisk = await findVdiskManager(await vmrunPath(ctx), host);
     if (vdisk === undefined) {
-      throw new DevclusterError('VMWARE_NOT_FOUND', `vmware-vdiskmanager was not found beside vmrun or on PATH`, { advice: `Reinstall ${product_}: it installs vmware-vdiskmanager with vmrun.` });
+      throw new DevclusterError('VMWARE_NOT_FOUND', `vmware-vdiskmanager was not found beside vmrun or on PATH`, { advice: `Reinstall ${productLabel}: it installs vmware-vdiskmanager with vmrun.` });
     }
     await mkdir(dirname(base), { recursive: true });
     const tmp = join(dirname(base), `.${randomBytes(4).toString('hex')}.converting.vmdk`);
@@ -169,7 +186,7 @@ export function createVmwareDriver(host: VmwareHost, exec: Exec = run): Driver {
           });
         }
       }
-      await rename(tmp, base);
+      await publishOnce(tmp, base);
     } finally {
       await rm(tmp, { force: true });
     }
@@ -217,8 +234,8 @@ export function createVmwareDriver(host: VmwareHost, exec: Exec = run): Driver {
       if (search.found === undefined) {
         return {
           status: 'unavailable',
-          reason: `${product_} is not installed: vmrun was not found (looked at ${search.tried.join('; ')})`,
-          fix: `Install ${product_}${host.platform === 'darwin' ? '' : ' Pro (free since 17.6.2)'}, or set the vmware-vmrun setting to vmrun's path; or use --driver=qemu.`,
+          reason: `${productLabel} is not installed: vmrun was not found (looked at ${search.tried.join('; ')})`,
+          fix: `Install ${productLabel}${host.platform === 'darwin' ? '' : ' Pro (free since 17.6.2)'}, or set the vmware-vmrun setting to vmrun's path; or use --driver=qemu.`,
         };
       }
       const r = await exec(search.found.path, vmrunArgs.list(product), { timeoutMs: 30_000, parse: true, okExitCodes: ANY_EXIT_CODE }).catch((e: unknown) => (e instanceof Error ? e.message : String(e)));
@@ -333,7 +350,7 @@ export function createVmwareDriver(host: VmwareHost, exec: Exec = run): Driver {
       if (!(await exists(f.vmx)) || !(await isRunning(ctx))) return;
       const r = await vmrun(ctx, vmrunArgs.stop(product, f.vmx, 'hard'), 60_000);
       if (await isRunning(ctx)) {
-        throw new DevclusterError('VMWARE_STOP_TIMEOUT', `the VM is still running after \`vmrun stop hard\`${r.exitCode === 0 ? '' : `: ${vmrunError(r.stdout, r.stderr)}`}`, { advice: `Power it off in ${product_}, then run the command again.` });
+        throw new DevclusterError('VMWARE_STOP_TIMEOUT', `the VM is still running after \`vmrun stop hard\`${r.exitCode === 0 ? '' : `: ${vmrunError(r.stdout, r.stderr)}`}`, { advice: `Power it off in ${productLabel}, then run the command again.` });
       }
     },
 
@@ -433,7 +450,7 @@ export function createVmwareDriver(host: VmwareHost, exec: Exec = run): Driver {
     async details(ctx): Promise<VmDetails> {
       // VMware has no software-emulation fallback: a VM that runs, runs on VT-x/AMD-V (or on the Windows Hypervisor Platform).
       const running = (await exists(files(ctx).vmx)) && (await isRunning(ctx).catch(() => false));
-      return running ? { acceleration: { accelerator: 'vmware', hardware: true, reason: `${product_} runs the VM with the CPU's virtualization` } } : {};
+      return running ? { acceleration: { accelerator: 'vmware', hardware: true, reason: `${productLabel} runs the VM with the CPU's virtualization` } } : {};
     },
 
     async crashReport(ctx): Promise<CrashReport> {

@@ -188,11 +188,20 @@ describe('the VMware driver over scripted doubles', { skip }, () => {
     assert.deepEqual(q.state.require().resources, []);
   });
 
+  test('two profiles converting the same base at once: one base is kept and both disks are its children', async () => {
+    const d = driverFor();
+    const [a, b] = [await context('race-a'), await context('race-b')];
+    await Promise.all([d.create(a, { ...spec, diskMiB: 32 }), d.create(b, { ...spec, diskMiB: 32 })]);
+    const base = await readSparseDisk(basePath(imageDisk, 32));
+    for (const ctx of [a, b]) assert.equal((await readSparseDisk(join(ctx.paths.dir, 'vm', 'disk.vmdk')))?.descriptor.parentCid, base?.descriptor.cid, ctx.profile);
+    assert.deepEqual(readdirSync(join(imageDisk, '..', 'vmware')).sort(), ['base-16m.vmdk', 'base-32m.vmdk'], 'no temporary file left');
+  });
+
   test('a failed conversion leaves no base and no temporary file', async () => {
     const ctx = await context('vdisk-fails');
     const failed = await withDouble('VDISK_DOUBLE_FAIL', () => rejectsWith(driverFor().create(ctx, { ...spec, diskMiB: 24 }), 'VMWARE_DISK_FAILED'));
     assert.match(failed.message, /Insufficient disk space/);
-    assert.deepEqual(readdirSync(join(imageDisk, '..', 'vmware')).sort(), ['base-16m.vmdk']);
+    assert.deepEqual(readdirSync(join(imageDisk, '..', 'vmware')).sort(), ['base-16m.vmdk', 'base-32m.vmdk']);
     assert.equal(existsSync(join(ctx.paths.dir, 'vm', 'disk.vmdk')), false);
   });
 
