@@ -101,9 +101,14 @@ async function publishOnce(tmp: string, dest: string): Promise<void> {
   }
 }
 
-/** The base VMware reads for an image at a disk size: the cached VMDK converted to monolithicSparse, grown to the size. */
+/**
+ * The base VMware reads for an image at a disk size: the cached VMDK
+ * converted to monolithicSparse, grown to the size. It lives in the image's
+ * cache entry, so it goes with the image; in a dot-folder, because the
+ * cache takes an entry's one visible file as the image itself.
+ */
 export function basePath(imageDisk: string, diskMiB: number): string {
-  return join(dirname(imageDisk), 'vmware', `base-${diskMiB}m.vmdk`);
+  return join(dirname(imageDisk), '.vmware', `base-${diskMiB}m.vmdk`);
 }
 
 /**

@@ -132,8 +132,8 @@ describe('the VMware driver over scripted doubles', { skip }, () => {
     await d.create(ctx, { ...spec, network: plan });
     const base = basePath(imageDisk, 16);
     assert.deepEqual(vdiskCalls(), [`-r ${imageDisk} -t 0 ${vdiskCalls()[0]?.split(' -t 0 ')[1] ?? ''}`, `-x 16MB ${vdiskCalls()[0]?.split(' -t 0 ')[1] ?? ''}`]);
-    assert.match(vdiskCalls()[0] ?? '', / -t 0 .*\/vmware\/\.[0-9a-f]{8}\.converting\.vmdk$/, 'converted under a temporary name');
-    assert.deepEqual(readdirSync(join(imageDisk, '..', 'vmware')), ['base-16m.vmdk'], 'the temporary name is gone');
+    assert.match(vdiskCalls()[0] ?? '', / -t 0 .*\/\.vmware\/\.[0-9a-f]{8}\.converting\.vmdk$/, 'converted under a temporary name');
+    assert.deepEqual(readdirSync(join(imageDisk, '..', '.vmware')), ['base-16m.vmdk'], 'the temporary name is gone');
 
     const vmx = parseVmx(readFileSync(vmxOf(ctx), 'utf8'));
     assert.equal(vmx.get('guestos'), 'vmware-photon-64');
@@ -184,7 +184,7 @@ describe('the VMware driver over scripted doubles', { skip }, () => {
     const q = await context('quoted', quoted);
     await rejectsWith(d.create(q, { ...spec, image: { ...spec.image, disk: join(entry, 'photon-5.vmdk') } }), 'VMWARE_PATH_UNSUPPORTED');
     assert.equal(existsSync(join(q.paths.dir, 'vm')), false);
-    assert.equal(existsSync(join(entry, 'vmware')), false);
+    assert.equal(existsSync(join(entry, '.vmware')), false);
     assert.deepEqual(q.state.require().resources, []);
   });
 
@@ -194,14 +194,14 @@ describe('the VMware driver over scripted doubles', { skip }, () => {
     await Promise.all([d.create(a, { ...spec, diskMiB: 32 }), d.create(b, { ...spec, diskMiB: 32 })]);
     const base = await readSparseDisk(basePath(imageDisk, 32));
     for (const ctx of [a, b]) assert.equal((await readSparseDisk(join(ctx.paths.dir, 'vm', 'disk.vmdk')))?.descriptor.parentCid, base?.descriptor.cid, ctx.profile);
-    assert.deepEqual(readdirSync(join(imageDisk, '..', 'vmware')).sort(), ['base-16m.vmdk', 'base-32m.vmdk'], 'no temporary file left');
+    assert.deepEqual(readdirSync(join(imageDisk, '..', '.vmware')).sort(), ['base-16m.vmdk', 'base-32m.vmdk'], 'no temporary file left');
   });
 
   test('a failed conversion leaves no base and no temporary file', async () => {
     const ctx = await context('vdisk-fails');
     const failed = await withDouble('VDISK_DOUBLE_FAIL', () => rejectsWith(driverFor().create(ctx, { ...spec, diskMiB: 24 }), 'VMWARE_DISK_FAILED'));
     assert.match(failed.message, /Insufficient disk space/);
-    assert.deepEqual(readdirSync(join(imageDisk, '..', 'vmware')).sort(), ['base-16m.vmdk', 'base-32m.vmdk']);
+    assert.deepEqual(readdirSync(join(imageDisk, '..', '.vmware')).sort(), ['base-16m.vmdk', 'base-32m.vmdk']);
     assert.equal(existsSync(join(ctx.paths.dir, 'vm', 'disk.vmdk')), false);
   });
 
