@@ -340,12 +340,20 @@ export function createVmwareDriver(host: VmwareHost, exec: Exec = run): Driver {
       const f = files(ctx);
       if (!(await exists(f.vmx)) || !(await isRunning(ctx))) return;
       // A soft stop asks VMware Tools in the guest to shut down; without Tools it fails at once.
+      const deadline = Date.now() + options.timeoutMs;
       const soft = await vmrun(ctx, vmrunArgs.stop(product, f.vmx, 'soft'), Math.max(1000, options.timeoutMs)).catch((e: unknown) => {
         if (isDevclusterError(e) && e.id === 'HOST_COMMAND_TIMEOUT') return undefined;
         throw e;
       });
-      if (soft !== undefined && soft.exitCode === 0 && !(await isRunning(ctx))) return;
-      const why = soft === undefined ? `the guest did not shut down within ${Math.round(options.timeoutMs / 1000)}s` : `a soft stop failed: ${vmrunError(soft.stdout, soft.stderr)}`;
+      if (soft !== undefined && soft.exitCode === 0) {
+        // vmrun may answer once the guest accepted the shutdown, before VMware powered it off.
+        for (;;) {
+          if (!(await isRunning(ctx))) return;
+          if (Date.now() >= deadline) break;
+          await sleep(Math.min(1000, Math.max(0, deadline - Date.now())), undefined, { signal: ctx.signal });
+        }
+      }
+      const why = soft === undefined || soft.exitCode === 0 ? `the guest did not shut down within ${Math.round(options.timeoutMs / 1000)}s` : `a soft stop failed: ${vmrunError(soft.stdout, soft.stderr)}`;
       ctx.report(`${why}; powering the VM off`, 'warn');
       await driver.kill(ctx);
     },

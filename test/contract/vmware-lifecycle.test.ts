@@ -278,6 +278,18 @@ describe('the VMware driver over scripted doubles', { skip }, () => {
     assert.match((await d.crashReport(dead)).cause, /does not list the VM/);
   });
 
+  test('a soft stop that returns before VMware powered the VM off is waited for, not escalated', async () => {
+    const d = driverFor();
+    const ctx = await context('slow-off');
+    await d.create(ctx, spec);
+    await d.start(ctx);
+    const s = calls().length;
+    await withDouble('VMRUN_DOUBLE_SLOW_OFF', () => d.stop(ctx, { timeoutMs: 20_000 }));
+    assert.equal(await d.state(ctx), 'stopped');
+    assert.deepEqual(callsSince(s).filter((c) => c[2] === 'stop').map((c) => c[4]), ['soft']);
+    assert.deepEqual(ctx.reports, []);
+  });
+
   test('a guest deaf to a soft stop is powered off after the timeout, and says so', async () => {
     const d = driverFor();
     const ctx = await context('deaf');
