@@ -187,3 +187,14 @@ export async function findVdiskManager(vmrun: string, host: VmwareHost): Promise
   }
   return findOnPath('vmware-vdiskmanager', { env: host.env, platform: host.platform });
 }
+
+/** Where Windows' VMnetDHCP service says it keeps its leases, when an install moved them. */
+export const VMNET_DHCP_PARAMETERS = 'HKLM\\SYSTEM\\CurrentControlSet\\services\\VMnetDHCP\\Parameters';
+
+/** The host's lease files, with (on Windows) the one VMnetDHCP's registry names first. */
+export async function leaseFilesFor(host: VmwareHost, exec: Exec): Promise<LeaseFile[]> {
+  if (host.platform !== 'win32') return [...host.leaseFiles];
+  const v = await readRegistryValue(exec, VMNET_DHCP_PARAMETERS, 'LeaseFile');
+  if (v === undefined || host.leaseFiles.some((l) => l.path.toLowerCase() === v.data.toLowerCase())) return [...host.leaseFiles];
+  return [{ path: v.data, format: 'isc' }, ...host.leaseFiles];
+}

@@ -8,7 +8,7 @@ import { formatMac } from '../../src/host/dhcpd-leases.ts';
 import { formatCidr, intToIpv4 } from '../../src/host/ipv4.ts';
 import { writeFileAtomic } from '../../src/profile/atomic.ts';
 import { DevclusterError, isDevclusterError } from '../../src/ui/errors.ts';
-import { defaultVmwareHost, findVdiskManager, findVmrun, productFor, productName } from './host.ts';
+import { defaultVmwareHost, findVdiskManager, findVmrun, leaseFilesFor, productFor, productName } from './host.ts';
 import type { Exec, VmwareHost } from './host.ts';
 import { findVmnetLease, inVmnet8, readVmnet8 } from './network.ts';
 import { deltaDiskBytes, descriptorPathProblem, readSparseDisk } from './vmdk.ts';
@@ -414,6 +414,7 @@ export function createVmwareDriver(host: VmwareHost, exec: Exec = run): Driver {
       const mac = data(ctx).mac;
       if (mac === undefined) throw new Error('vmware: address before create');
       const vmnet8 = await readVmnet8(host);
+      const leaseFiles = await leaseFilesFor(host, exec);
       const started = Date.now();
       const unreadable = new Map<string, string>();
       let toolsSaid: string;
@@ -443,14 +444,14 @@ export function createVmwareDriver(host: VmwareHost, exec: Exec = run): Driver {
         } else {
           toolsSaid = 'VMware Tools reported no address yet';
         }
-        const lease = await findVmnetLease(host.leaseFiles, mac, Date.now(), (file, why) => unreadable.set(file, why));
+        const lease = await findVmnetLease(leaseFiles, mac, Date.now(), (file, why) => unreadable.set(file, why));
         if (lease !== undefined && inVmnet8(vmnet8, lease.ip)) return found(lease.ip, 'dhcp-leases');
         if (Date.now() >= wait.deadline) break;
         wait.onProgress?.(`waiting for the guest's address (${toolsSaid}; no DHCP lease for ${mac} yet; ${Math.round((Date.now() - started) / 1000)}s)`);
         await sleep(Math.min(2000, Math.max(0, wait.deadline - Date.now())), undefined, { signal: ctx.signal }).catch(() => undefined);
       }
-      const leaseFiles = host.leaseFiles.map((l) => `${l.path}${unreadable.has(l.path) ? ` (unreadable: ${unreadable.get(l.path) ?? ''})` : ''}`).join(', ');
-      throw new DevclusterError('VMWARE_NO_ADDRESS', `no address for the VM (MAC ${mac}) after ${Math.round((Date.now() - started) / 1000)}s: ${toolsSaid}, and no DHCP lease in ${leaseFiles}`, {
+      const tried = leaseFiles.map((l) => `${l.path}${unreadable.has(l.path) ? ` (unreadable: ${unreadable.get(l.path) ?? ''})` : ''}`).join(', ');
+      throw new DevclusterError('VMWARE_NO_ADDRESS', `no address for the VM (MAC ${mac}) after ${Math.round((Date.now() - started) / 1000)}s: ${toolsSaid}, and no DHCP lease in ${tried}`, {
         advice: [
           'The usual causes:',
           '    - vmnet8\'s NAT or DHCP service is stopped (`devcluster doctor --driver vmware` checks it; Virtual Network Editor, "Restore Defaults", restarts them)',

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { findVmrun, parseRegQueryValue, REGISTRY_LOCATIONS } from '../../drivers/vmware/host.ts';
+import { findVmrun, leaseFilesFor, parseRegQueryValue, REGISTRY_LOCATIONS, VMNET_DHCP_PARAMETERS } from '../../drivers/vmware/host.ts';
 import type { VmwareHost } from '../../drivers/vmware/host.ts';
 import { guestFor, isVmwareStaticMac, randomStaticMac } from '../../drivers/vmware/index.ts';
 import { parseNetworking, parseVmnetNatConf } from '../../drivers/vmware/network.ts';
@@ -251,5 +251,21 @@ describe('VMDK child disks', () => {
     assert.equal(parseSparseHeader(new Uint8Array(512)), undefined);
     assert.equal(parseSparseHeader(Buffer.from('KDMV')), undefined, 'shorter than a sector');
     assert.equal(parseDescriptor('CID=ffffffff\nparentCID=ffffffff\n').parentCid, undefined, 'ffffffff means no parent');
+  });
+});
+
+describe('lease files', () => {
+  test('Windows: the file VMnetDHCP\'s registry names comes first; elsewhere the layout\'s files as they are', async () => {
+    const host: VmwareHost = { platform: 'win32', env: {}, installDirs: [], networkConfig: '', leaseFiles: [{ path: 'C:\\ProgramData\\VMware\\vmnetdhcp.leases', format: 'isc' }] };
+    const moved = fakeExec({ reg: () => ({ stdout: '\r\nHKEY_LOCAL_MACHINE\\SYSTEM\\CurrentControlSet\\services\\VMnetDHCP\\Parameters\r\n    LeaseFile    REG_SZ    D:\\VMware\\vmnetdhcp.leases\r\n' }) });
+    assert.deepEqual((await leaseFilesFor(host, moved)).map((l) => l.path), ['D:\\VMware\\vmnetdhcp.leases', 'C:\\ProgramData\\VMware\\vmnetdhcp.leases']);
+    assert.deepEqual(moved.calls.map((c) => c.args), [['query', VMNET_DHCP_PARAMETERS, '/v', 'LeaseFile']]);
+    const same = fakeExec({ reg: () => ({ stdout: '    LeaseFile    REG_SZ    c:\\programdata\\vmware\\vmnetdhcp.leases\r\n' }) });
+    assert.deepEqual((await leaseFilesFor(host, same)).map((l) => l.path), ['C:\\ProgramData\\VMware\\vmnetdhcp.leases']);
+    const none = fakeExec({ reg: () => ({ exitCode: 1, stdout: fx('reg-query-missing.txt') }) });
+    assert.equal((await leaseFilesFor(host, none)).length, 1);
+    const linux = fakeExec({});
+    assert.deepEqual(await leaseFilesFor({ ...host, platform: 'linux' }, linux), host.leaseFiles);
+    assert.equal(linux.calls.length, 0);
   });
 });
