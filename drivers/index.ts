@@ -19,6 +19,7 @@ const LOADERS: Readonly<Record<string, () => Promise<Driver>>> = {
   qemu: async () => (await import('./qemu/index.ts')).qemuDriver,
   hyperkit: async () => (await import('./hyperkit/index.ts')).hyperkitDriver,
   virtualbox: async () => (await import('./virtualbox/index.ts')).virtualboxDriver,
+  vmware: async () => (await import('./vmware/index.ts')).vmwareDriver,
 };
 
 /** Each shipped driver's doctor checks, loaded without the driver itself. */
@@ -26,6 +27,7 @@ const CHECK_LOADERS: Readonly<Record<string, () => Promise<readonly Check[]>>> =
   qemu: async () => (await import('./qemu/checks.ts')).QEMU_CHECKS,
   hyperkit: async () => (await import('./hyperkit/checks.ts')).HYPERKIT_CHECKS,
   virtualbox: async () => (await import('./virtualbox/checks.ts')).VIRTUALBOX_CHECKS,
+  vmware: async () => (await import('./vmware/checks.ts')).VMWARE_CHECKS,
 };
 
 export interface DriverChoice {

@@ -5,6 +5,7 @@ import { SETTINGS, envName } from '../src/profile/settings.ts';
 async function loadErrorModules(): Promise<void> {
   await import('../drivers/index.ts');
   await import('../drivers/qemu/errors.ts');
+  await import('../drivers/vmware/errors.ts');
   await import('../src/cluster/errors.ts');
   await import('../src/image/errors.ts');
   await import('../src/kube/errors.ts');

@@ -189,6 +189,27 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
     related: [`${mk}#18088`, `${mk}#11308`],
   },
   {
+    id: 'VMWARE_PLAYER_ONLY', exitCode: 69, title: 'vmrun cannot drive Workstation (Player or an old VIX)',
+    pattern: /The specified version was not found|VIX_SERVICEPROVIDER_VMWARE_WORKSTATION was specified, but not installed/,
+    drivers: ['vmware'],
+    advice: 'The vmrun found belongs to VMware Workstation Player or an older VIX, which refuses `-T ws`: install VMware Workstation Pro, free for every use since 17.6.2.',
+    related: [],
+  },
+  {
+    id: 'VMWARE_HYPERV_INCOMPATIBLE', exitCode: 37, title: 'VMware Workstation refuses to run beside Hyper-V',
+    pattern: /VMware Workstation and (Hyper-V|Device\/Credential Guard) are not compatible/,
+    platforms: ['win32'], drivers: ['vmware'],
+    advice: 'Workstation older than 15.5.5 cannot run VMs while the Windows hypervisor runs (Hyper-V, WSL 2, Credential Guard): update Workstation (17.6.2 and later are free), or turn the hypervisor off with `bcdedit /set hypervisorlaunchtype off` in an Administrator prompt and restart.',
+    related: [],
+  },
+  {
+    id: 'VMWARE_TOOLS_NOT_RUNNING', exitCode: 75, title: 'VMware Tools do not run in the guest',
+    pattern: /The VMware Tools are not running in the virtual machine/,
+    drivers: ['vmware'],
+    advice: 'vmrun learns the guest\'s address from open-vm-tools in the guest; without them devcluster reads vmnet8\'s DHCP leases instead. If no address came, the guest\'s network did not come up: read the profile\'s logs/serial.log, and `devcluster doctor --driver vmware` checks vmnet8\'s NAT and DHCP services.',
+    related: ['hashicorp/vagrant#11528', 'hashicorp/vagrant#10575'],
+  },
+  {
     id: 'HYPERKIT_NOT_ROOT', exitCode: 67, title: 'HyperKit lacks root privileges',
     pattern: /needs to run with elevated permissions/,
     platforms: ['darwin'], drivers: ['hyperkit'],
