@@ -30,6 +30,17 @@ const CHECK_LOADERS: Readonly<Record<string, () => Promise<readonly Check[]>>> =
   vmware: async () => (await import('./vmware/checks.ts')).VMWARE_CHECKS,
 };
 
+/**
+ * Every driver's error catalog, so the generated reference (docs/errors.md)
+ * lists the IDs of drivers that cannot run on the machine generating it.
+ */
+export const DRIVER_ERROR_LOADERS: Readonly<Record<string, () => Promise<unknown>>> = {
+  qemu: () => import('./qemu/errors.ts'),
+  hyperkit: () => import('./hyperkit/errors.ts'),
+  virtualbox: () => import('./virtualbox/errors.ts'),
+  vmware: () => import('./vmware/errors.ts'),
+};
+
 export interface DriverChoice {
   driver: Driver;
   availability: Availability;

@@ -3,9 +3,10 @@ import { SETTINGS, envName } from '../src/profile/settings.ts';
 
 /** Every module that registers error IDs, so the page lists them all. */
 async function loadErrorModules(): Promise<void> {
-  await import('../drivers/index.ts');
-  await import('../drivers/qemu/errors.ts');
-  await import('../drivers/vmware/errors.ts');
+  const { DRIVER_ERROR_LOADERS } = await import('../drivers/index.ts');
+  for (const load of Object.values(DRIVER_ERROR_LOADERS)) await load();
+  await import('../src/host/port-forwards.ts');
+  await import('../src/host/powershell.ts');
   await import('../src/cluster/errors.ts');
   await import('../src/image/errors.ts');
   await import('../src/kube/errors.ts');

@@ -16,5 +16,4 @@ registerErrors({
   NETWORK_SUBNET_IN_USE: errorDef('network', 72, 'The requested VM subnet overlaps a network the host already routes to, or differs from the subnet of the shared bridge.'),
   NETWORK_NOT_OURS: errorDef('network', 73, 'An interface or nftables table with the name devcluster would use exists but was not created by devcluster, which leaves it alone.'),
   NETWORK_ADDRESS_UNAVAILABLE: errorDef('network', 74, 'The requested static IP is outside the subnet, reserved or used by another profile, or the subnet has no free address.'),
-  NETWORK_PORT_UNAVAILABLE: errorDef('network', 78, 'A host port for forwarding to the VM could not be reserved.'),
 });

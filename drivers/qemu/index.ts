@@ -12,8 +12,9 @@ import type { QemuLaunch, QemuNetdev } from './command-line.ts';
 import { launchQemu, ourQemuPid, processAlive, tryQmp, waitForExit } from './process.ts';
 import { monitorAddress, prepareMonitorAddress } from './monitor-address.ts';
 import type { MonitorAddress } from './monitor-address.ts';
-import { LOOPBACK, chooseForwards, forwardEndpoints, userNetworkPlan } from './user-network.ts';
-import type { UserForwards } from './user-network.ts';
+import { userNetworkPlan } from './user-network.ts';
+import { LOOPBACK, chooseForwards, forwardEndpoints } from '../../src/host/port-forwards.ts';
+import type { PortForwards } from '../../src/host/port-forwards.ts';
 import { bridgedNetwork } from './bridged-network.ts';
 import './errors.ts';
 
@@ -21,7 +22,7 @@ import './errors.ts';
 interface QemuData {
   mode: 'user' | 'bridged';
   /** User mode: host port per guest port. */
-  forwards?: UserForwards;
+  forwards?: PortForwards;
   plan?: NetworkPlan;
   tap?: string;
   guestIp?: string;

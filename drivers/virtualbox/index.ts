@@ -16,8 +16,8 @@ import type { ProfileState } from '../../src/profile/state.ts';
 import { logLine } from '../../src/ui/context.ts';
 import { DevclusterError, isDevclusterError } from '../../src/ui/errors.ts';
 import type { Availability, CrashReport, Driver, DriverContext, GuestAddress, HostContext, NetworkPlan, NetworkRequest, StopOptions, VmDetails, VmSpec, VmState } from '../driver.ts';
-import { chooseForwards, forwardEndpoints } from '../qemu/user-network.ts';
-import type { UserForwards } from '../qemu/user-network.ts';
+import { chooseForwards, forwardEndpoints } from '../../src/host/port-forwards.ts';
+import type { PortForwards } from '../../src/host/port-forwards.ts';
 import * as cmd from './commands.ts';
 import { findVBoxManage, localLocateHost } from './locate.ts';
 import type { FoundVBoxManage } from './locate.ts';
@@ -40,7 +40,7 @@ export const DHCP_RESOURCE = 'virtualbox-dhcpserver';
 export interface VBoxData {
   /** NIC1 (NAT) and NIC2 (host-only), 12 upper-case hex digits as VirtualBox writes them. */
   macs?: [string, string];
-  forwards?: UserForwards;
+  forwards?: PortForwards;
   hostOnly?: HostOnlyAttachment & HostOnlyAddresses;
   disk?: string;
   base?: string;
@@ -118,7 +118,7 @@ export function colonMac(mac: string): string {
   return mac.toLowerCase().match(/../g)?.join(':') ?? mac;
 }
 
-function forwardsList(f: UserForwards): NatForward[] {
+function forwardsList(f: PortForwards): NatForward[] {
   return Object.entries(f).map(([g, h]) => ({ guestPort: Number(g), hostPort: h }));
 }
 
