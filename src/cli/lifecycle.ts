@@ -108,7 +108,8 @@ export function registerLifecycle(program: Command): void {
           const { stopCluster } = await import('../cluster/stop.ts');
           const r = await stopCluster({ ...lifecycle(ctx), timeoutMs: seconds * 1000 });
           if (ctx.out.format === 'json') ctx.out.json(r);
-          else ctx.out.success(r.wasRunning ? `Profile ${r.profile} stopped in ${(r.durationMs / 1000).toFixed(1)}s.` : `Profile ${r.profile} was not running.`);
+          else if (!r.wasRunning) ctx.out.success(`Profile ${r.profile} was not running.`);
+          else ctx.out.success(`Profile ${r.profile} stopped in ${(r.durationMs / 1000).toFixed(1)}s${r.shutdownBy === 'guest' ? ' (the guest shut itself down)' : ''}.`);
         },
         { formats: ['text', 'json'], persistLog: true, lifecycle: true },
       ),

@@ -164,6 +164,12 @@ const BOOT_SCRIPT = [
   'config="$3"',
   'shift 3',
   'while [ "$#" -gt 1 ]; do mount --bind "$1" "$2"; shift 2; done',
+  // The guest's systemctl is a stub that ends this VM on `poweroff`: the host's
+  // must never run here. cloud-init's instance id is written only once the stub
+  // is in place, and devcluster powers off only a guest that shows the id.
+  'if [ -n "${FAKE_GUEST_INSTANCE:-}" ] && mount --bind "$FAKE_GUEST_SYSTEMCTL" /usr/bin/systemctl; then',
+  '  mkdir -p /var/lib/cloud/data && printf "%s\\n" "$FAKE_GUEST_INSTANCE" > /var/lib/cloud/data/instance-id',
+  'fi',
   // A stalled boot: the kernel printed its first lines and hangs, sshd never starts.
   'if [ "${FAKE_GUEST_STALL:-}" = 1 ]; then echo "fake guest: probing devices"; exec sleep 3600; fi',
   'exec /usr/sbin/sshd -D -e -f "$config"',
@@ -180,7 +186,18 @@ export interface GuestBehaviour {
   mounts?: ReadonlyArray<{ hostDir: string; guestPath: string }>;
   /** The first this many boots hang after a first console line, as a kernel under emulation sometimes does. */
   stalledBoots?: number;
+  /** The cloud-init instance id the guest shows: the seed's (default), or another machine's. */
+  instance?: 'seed' | 'foreign';
 }
+
+/** The fake guest's systemctl: `poweroff` ends the VM's process group, as a guest's shutdown ends its VM. */
+const SYSTEMCTL_STUB = [
+  '#!/bin/sh',
+  'if [ "$1" != poweroff ]; then echo "fake guest: systemctl $* is not emulated" >&2; exit 1; fi',
+  'echo "fake guest: powering off" >> /var/lib/poweroff-requests',
+  'kill -TERM "-$(cat /var/lib/vm.pgid)"',
+  '',
+].join('\n');
 
 interface CloudConfig {
   users?: Array<{ name?: string; ssh_authorized_keys?: string[] }>;
@@ -189,15 +206,17 @@ interface CloudConfig {
 }
 
 /** What the guest's cloud-init takes from the seed: its user, authorized keys, host key and readiness marker. */
-async function readSeed(seedIso: string): Promise<{ user: string; authorizedKeys: string[]; hostKey: string; marker: string }> {
+async function readSeed(seedIso: string): Promise<{ user: string; authorizedKeys: string[]; hostKey: string; marker: string; instanceId: string }> {
   const r = await run('isoinfo', ['-i', seedIso, '-R', '-x', '/user-data'], { timeoutMs: 10_000, parse: true });
+  const meta = parseYaml((await run('isoinfo', ['-i', seedIso, '-R', '-x', '/meta-data'], { timeoutMs: 10_000, parse: true })).stdout) as { 'instance-id'?: string };
   const doc = parseYaml(r.stdout) as CloudConfig;
   const user = doc.users?.[0];
   const touch = (doc.runcmd ?? []).find((c): c is string[] => Array.isArray(c) && c[0] === 'touch');
   if (user?.name === undefined || user.ssh_authorized_keys === undefined || doc.ssh_keys?.ed25519_private === undefined || touch?.[1] === undefined) {
     throw new Error(`fake guest: the seed ${seedIso} lacks a user, keys or a readiness marker:\n${r.stdout}`);
   }
-  return { user: user.name, authorizedKeys: user.ssh_authorized_keys, hostKey: doc.ssh_keys.ed25519_private, marker: touch[1] };
+  if (meta['instance-id'] === undefined) throw new Error(`fake guest: the seed ${seedIso} has no instance-id`);
+  return { user: user.name, authorizedKeys: user.ssh_authorized_keys, hostKey: doc.ssh_keys.ed25519_private, marker: touch[1], instanceId: meta['instance-id'] };
 }
 
 /**
@@ -224,6 +243,9 @@ export async function bootVmProcess(home: string, vm: FakeVm, behaviour: GuestBe
   } else {
     await rm(marker, { force: true });
   }
+  const systemctl = join(dir, 'systemctl');
+  await writeFile(systemctl, SYSTEMCTL_STUB, { mode: 0o755 });
+  await rm(join(varlib, 'poweroff-requests'), { force: true });
   const config = join(dir, 'sshd_config');
   await writeFile(config, sshdConfigText({ port: vm.listen.port, listen: vm.listen.host, hostKey, authorizedKeys: join(dir, 'authorized_keys'), user: seed.user }));
   mkdirRunSshd();
@@ -236,7 +258,12 @@ export async function bootVmProcess(home: string, vm: FakeVm, behaviour: GuestBe
     child = spawn('unshare', ['--mount', '--', 'sh', '-c', BOOT_SCRIPT, 'fake-guest', join(dir, 'passwd'), varlib, config, ...mounts], {
       detached: true,
       stdio: ['ignore', console, console],
-      env: { ...process.env, FAKE_GUEST_STALL: vm.boots < (behaviour.stalledBoots ?? 0) ? '1' : '0' },
+      env: {
+        ...process.env,
+        FAKE_GUEST_STALL: vm.boots < (behaviour.stalledBoots ?? 0) ? '1' : '0',
+        FAKE_GUEST_INSTANCE: behaviour.instance === 'foreign' ? 'i-someone-else' : seed.instanceId,
+        FAKE_GUEST_SYSTEMCTL: systemctl,
+      },
     });
   } finally {
     closeSync(console);
@@ -249,6 +276,7 @@ export async function bootVmProcess(home: string, vm: FakeVm, behaviour: GuestBe
     exited = code;
   });
   const startTime = procStat(pid)?.startTime ?? '';
+  await writeFile(join(varlib, 'vm.pgid'), `${pid}\n`);
   if (vm.boots < (behaviour.stalledBoots ?? 0)) {
     await hvLog(home, vm.name, `process ${pid} started (boot ${vm.boots + 1}, stalls)`);
     return { pid, startTime };

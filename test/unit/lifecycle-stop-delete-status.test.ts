@@ -6,7 +6,9 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { readFile, truncate, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { startCluster } from '../../src/cluster/start.ts';
 import { stopCluster } from '../../src/cluster/stop.ts';
 import { deleteProfile } from '../../src/cluster/delete.ts';
@@ -16,7 +18,7 @@ import { snapshotTree } from '../helpers/cli.ts';
 import { isError } from '../helpers/errors.ts';
 import { skipUnlessPresent } from '../helpers/prerequisite.ts';
 import { FakeDriver, INJECTED, POINTS, hypervisor } from '../helpers/fake-driver.ts';
-import { fakeHypervisorMissing, readRegistry, vmProcessAlive } from '../helpers/fake-hypervisor.ts';
+import { fakeHypervisorMissing, guestDir, readRegistry, vmProcessAlive } from '../helpers/fake-hypervisor.ts';
 import { NOTHING, PROFILE, homeWithImage, leftovers, lifecycleOptions, removeHomes, startOptions } from '../helpers/lifecycle.ts';
 import { assertEverythingRecorded, lockHeld, stateFile } from '../helpers/lifecycle-checks.ts';
 
@@ -49,6 +51,26 @@ describe('stop over the fake driver', { skip }, () => {
     assert.equal((await stop(home, again)).wasRunning, false);
     assert.deepEqual(again.calls(), ['state']);
     assert.equal((await stateFile(home))?.status, 'Stopped');
+  });
+
+  test('stop asks the guest to power itself off over SSH first, once it proved to be this VM; the driver then finishes', async () => {
+    const home = await runningHome();
+    const r = await stopCluster({ ...lifecycleOptions(home, new FakeDriver(), { command: 'stop' }), timeoutMs: 10_000 });
+    assert.equal(r.shutdownBy, 'guest');
+    const requests = join(guestDir(home, `devcluster-${PROFILE}`), 'var-lib', 'poweroff-requests');
+    assert.match(await readFile(requests, 'utf8'), /^fake guest: powering off\n$/, 'systemctl poweroff ran once in the guest');
+    assert.equal((await hypervisor.vm(home, PROFILE))?.power, 'stopped');
+    assert.equal((await stateFile(home))?.status, 'Stopped');
+  });
+
+  test('a machine at the address that shows another cloud-init instance id is never powered off: the driver stops the VM', async () => {
+    const home = await homeWithImage();
+    const foreign = { guest: { ready: 'at-boot' as const, instance: 'foreign' as const } };
+    await startCluster(startOptions(home, new FakeDriver(foreign)));
+    const r = await stopCluster({ ...lifecycleOptions(home, new FakeDriver(foreign), { command: 'stop' }), timeoutMs: 10_000 });
+    assert.equal(r.shutdownBy, 'driver');
+    assert.equal(existsSync(join(guestDir(home, `devcluster-${PROFILE}`), 'var-lib', 'poweroff-requests')), false, 'no poweroff was asked for');
+    assert.equal((await hypervisor.vm(home, PROFILE))?.power, 'stopped');
   });
 
   for (const at of POINTS.stop) {
