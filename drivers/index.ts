@@ -18,6 +18,7 @@ registerErrors({
 const LOADERS: Readonly<Record<string, () => Promise<Driver>>> = {
   qemu: async () => (await import('./qemu/index.ts')).qemuDriver,
   hyperkit: async () => (await import('./hyperkit/index.ts')).hyperkitDriver,
+  hyperv: async () => (await import('./hyperv/index.ts')).hypervDriver,
 };
 
 /** Each shipped driver's doctor checks, loaded without the driver itself. */
@@ -30,6 +31,11 @@ export interface DriverChoice {
   driver: Driver;
   availability: Availability;
   reason: string;
+}
+
+/** Platforms as users call them ("win32" is Node's name for Windows). */
+function platformName(p: NodeJS.Platform): string {
+  return ({ win32: 'Windows', darwin: 'macOS', linux: 'Linux' } as Partial<Record<NodeJS.Platform, string>>)[p] ?? p;
 }
 
 function availabilityText(a: Availability): string {
@@ -90,7 +96,7 @@ export class DriverRegistry {
     const instead = others.length > 0 ? `Drivers in this build that run on ${platform}: ${others.join(', ')}.` : `No driver in this build runs on ${platform}.`;
     if (!(descriptor.name in this.loaders)) return { message: `the ${descriptor.displayName} driver is not part of this build of devcluster`, advice: instead };
     if (!descriptor.platforms.includes(platform)) {
-      return { message: `the ${descriptor.displayName} driver does not run on ${platform} (it runs on ${descriptor.platforms.join(', ')})`, advice: instead };
+      return { message: `the ${descriptor.displayName} driver runs only on ${descriptor.platforms.map(platformName).join(', ')}; this host runs ${platformName(platform)}`, advice: instead };
     }
     return undefined;
   }

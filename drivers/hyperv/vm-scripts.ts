@@ -52,7 +52,7 @@ export function createDiskScript(v: Pick<CreateVmValues, 'vhdPath' | 'baseVhdPat
  */
 export function createVmScript(v: CreateVmValues): string {
   const lines = [
-    `$vm = @(Hyper-V\\Get-VM | ${WHERE} { $_.Name -eq ${q(v.name)} -and $_.Path -eq ${q(v.dir)} }) | ${SELECT} -First 1`,
+    `$vm = @(Hyper-V\\Get-VM | ${WHERE} { $_.Name -eq ${q(v.name)} -and ([string]$_.Path).StartsWith(${q(v.dir)}, [System.StringComparison]::OrdinalIgnoreCase) }) | ${SELECT} -First 1`,
     `$switch = @(Hyper-V\\Get-VMSwitch | ${WHERE} { $_.Id -eq ${guid(v.switchId)} }) | ${SELECT} -First 1`,
     `if ($null -eq $switch) { throw [System.Management.Automation.ItemNotFoundException]::new('the virtual switch ' + ${q(v.switchName)} + ' is gone') }`,
     'if ($null -eq $vm) {',
