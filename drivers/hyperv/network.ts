@@ -255,20 +255,22 @@ async function ensureWinnat(s: Session, mac: string): Promise<NetworkData> {
   }
 
   const natKey = `netnat:${NAT_NAME}`;
-  const conflict = natConflict(nats, subnet);
+  // Our own NetNat from an earlier start is not an obstacle; any other one over the subnet is judged by natConflict.
+  const oursExists = nats.some((n) => n.name === NAT_NAME && n.internalPrefix === subnet);
+  const conflict = natConflict(nats.filter((n) => !(n.name === NAT_NAME && n.internalPrefix === subnet)), subnet);
   const uses = [switchKey, addressKey];
   if (conflict.kind === 'conflict') {
     throw new DevclusterError('HYPERV_NAT_CONFLICT', `the NetNat "${conflict.name}" (${conflict.prefix}) overlaps ${subnet}, and Windows translates a prefix for one NetNat only`, {
       advice: `Choose another subnet with --hyperv-nat-subnet=<cidr> (\`devcluster doctor --driver hyperv\` shows which are free), or remove that NetNat if nothing uses it any more (NetNat\\Remove-NetNat -Name '${conflict.name}', as Administrator), or use --hyperv-nat=ics.`,
     });
   }
-  if (conflict.kind === 'reuse' && conflict.name !== NAT_NAME) {
+  if (conflict.kind === 'reuse') {
     s.ctx.report(`reusing the existing NetNat "${conflict.name}", which already translates ${subnet}`);
   } else {
-    const natEntry = s.registry.entries[natKey] ?? fresh('netnat', { name: NAT_NAME, subnet, createdByDevcluster: conflict.kind === 'none' });
+    const natEntry = s.registry.entries[natKey] ?? fresh('netnat', { name: NAT_NAME, subnet, createdByDevcluster: !oursExists });
     await use(s, natKey, natEntry);
     uses.push(natKey);
-    if (conflict.kind === 'none') {
+    if (!oursExists) {
       await s.deps.requireAdministrator('creating the NetNat for the devcluster switch');
       s.ctx.report(`creating the NetNat "${NAT_NAME}" for ${subnet}`);
       await s.deps.run(newNetNatScript(NAT_NAME, subnet), { signal: s.ctx.signal });
