@@ -15,12 +15,12 @@ import { asBoolean, booleanField, normalizeMac, numberField, records, stringFiel
 // Queries: pipelines for src/host/powershell.ts, each wrapped in @(...) so one
 // result is still a list.
 
-export const NET_NAT_QUERY = "@(NetNat\\Get-NetNat | Select-Object -Property 'Name', 'InternalIPInterfaceAddressPrefix', 'Active')";
-export const ROUTES_QUERY = "@(NetTCPIP\\Get-NetRoute -AddressFamily IPv4 | Select-Object -Property 'DestinationPrefix', 'NextHop', 'InterfaceAlias', 'InterfaceIndex')";
-export const HOST_ADDRESSES_QUERY = "@(NetTCPIP\\Get-NetIPAddress -AddressFamily IPv4 | Select-Object -Property 'IPAddress', 'PrefixLength', 'InterfaceAlias', 'InterfaceIndex')";
+export const NET_NAT_QUERY = "@(NetNat\\Get-NetNat | Microsoft.PowerShell.Utility\\Select-Object -Property 'Name', 'InternalIPInterfaceAddressPrefix', 'Active')";
+export const ROUTES_QUERY = "@(NetTCPIP\\Get-NetRoute -AddressFamily IPv4 | Microsoft.PowerShell.Utility\\Select-Object -Property 'DestinationPrefix', 'NextHop', 'InterfaceAlias', 'InterfaceIndex')";
+export const HOST_ADDRESSES_QUERY = "@(NetTCPIP\\Get-NetIPAddress -AddressFamily IPv4 | Microsoft.PowerShell.Utility\\Select-Object -Property 'IPAddress', 'PrefixLength', 'InterfaceAlias', 'InterfaceIndex')";
 export const NET_ADAPTERS_QUERY =
-  "@(NetAdapter\\Get-NetAdapter | Select-Object -Property 'Name', 'InterfaceDescription', 'ifIndex', 'Status', 'MacAddress', 'DeviceID', 'Virtual')";
-export const NEIGHBORS_QUERY = "@(NetTCPIP\\Get-NetNeighbor -AddressFamily IPv4 | Select-Object -Property 'IPAddress', 'LinkLayerAddress', 'State', 'InterfaceIndex')";
+  "@(NetAdapter\\Get-NetAdapter | Microsoft.PowerShell.Utility\\Select-Object -Property 'Name', 'InterfaceDescription', 'ifIndex', 'Status', 'MacAddress', 'DeviceID', 'Virtual')";
+export const NEIGHBORS_QUERY = "@(NetTCPIP\\Get-NetNeighbor -AddressFamily IPv4 | Microsoft.PowerShell.Utility\\Select-Object -Property 'IPAddress', 'LinkLayerAddress', 'State', 'InterfaceIndex')";
 
 /** Every query above, by name, for the script catalog and the contract test. */
 export const HOST_NETWORK_QUERIES = {
