@@ -63,9 +63,9 @@ export const PRELUDE = [
 const CATCH = [
   '} catch {',
   '  $devclusterRecord = $_',
-  `  Write-Output '${ERROR_BEGIN}'`,
-  '  ConvertTo-Json -Compress -InputObject ([ordered]@{ fullyQualifiedErrorId = [string]$devclusterRecord.FullyQualifiedErrorId; exceptionType = [string]$devclusterRecord.Exception.GetType().FullName; category = [string]$devclusterRecord.CategoryInfo.Category; message = [string]$devclusterRecord.Exception.Message })',
-  `  Write-Output '${ERROR_END}'`,
+  `  Microsoft.PowerShell.Utility\\Write-Output '${ERROR_BEGIN}'`,
+  '  Microsoft.PowerShell.Utility\\ConvertTo-Json -Compress -InputObject ([ordered]@{ fullyQualifiedErrorId = [string]$devclusterRecord.FullyQualifiedErrorId; exceptionType = [string]$devclusterRecord.Exception.GetType().FullName; category = [string]$devclusterRecord.CategoryInfo.Category; message = [string]$devclusterRecord.Exception.Message })',
+  `  Microsoft.PowerShell.Utility\\Write-Output '${ERROR_END}'`,
   '  exit 1',
   '}',
 ].join('\n');
@@ -94,9 +94,9 @@ export function arrayScript(body: string, options: ScriptOptions = {}): string {
     '  $devclusterResult = @(',
     body,
     '  )',
-    `  Write-Output '${RESULT_BEGIN}'`,
-    `  ConvertTo-Json -Compress -Depth ${options.depth ?? 5} -InputObject $devclusterResult`,
-    `  Write-Output '${RESULT_END}'`,
+    `  Microsoft.PowerShell.Utility\\Write-Output '${RESULT_BEGIN}'`,
+    `  Microsoft.PowerShell.Utility\\ConvertTo-Json -Compress -Depth ${options.depth ?? 5} -InputObject $devclusterResult`,
+    `  Microsoft.PowerShell.Utility\\Write-Output '${RESULT_END}'`,
     CATCH,
   ].join('\n');
 }
@@ -108,9 +108,9 @@ export function jsonScript(pipeline: string, options: ScriptOptions = {}): strin
     PRELUDE,
     'try {',
     `  $devclusterResult = ${pipeline}`,
-    `  Write-Output '${RESULT_BEGIN}'`,
-    `  ConvertTo-Json -InputObject $devclusterResult -Depth ${options.depth ?? 4} -Compress`,
-    `  Write-Output '${RESULT_END}'`,
+    `  Microsoft.PowerShell.Utility\\Write-Output '${RESULT_BEGIN}'`,
+    `  Microsoft.PowerShell.Utility\\ConvertTo-Json -InputObject $devclusterResult -Depth ${options.depth ?? 4} -Compress`,
+    `  Microsoft.PowerShell.Utility\\Write-Output '${RESULT_END}'`,
     CATCH,
   ].join('\n');
 }
