@@ -9,7 +9,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Driver, DriverContext, VmSpec } from '../../drivers/driver.ts';
 import { createHypervDriver } from '../../drivers/hyperv/index.ts';
@@ -260,6 +260,41 @@ describe('the Hyper-V driver over a scripted PowerShell double', () => {
     assert.equal(windows().vms[0]?.com1, '\\\\.\\pipe\\devcluster-partial');
     await driver.delete(ctx);
     assert.deepEqual(windows().vms, []);
+  });
+
+  test('a create script too long for a command line reaches PowerShell as a BOM\'d .ps1 with -File, removed afterwards', async () => {
+    host();
+    const scripts = join(dir, 'ps-temp');
+    mkdirSync(scripts, { recursive: true });
+    const longDriver = createHypervDriver({ platform: 'win32', powershell: POWERSHELL, pollMs: 5, logSerial: false, fileRetryMs: 200, tempDir: scripts });
+    const ctx = await context('long');
+    const plan = await longDriver.ensureNetwork(ctx, { ports: [] });
+    const isos = Array.from({ length: 40 }, (_, i) => join(dir, `${'ü'.repeat(300)}-${i}.iso`));
+    await longDriver.create(ctx, { ...spec, dataIsos: isos, network: plan });
+    assert.deepEqual(windows().vms[0]?.dvds, [spec.seedIso, ...isos], 'the double read every path from the file, non-ASCII intact');
+    assert.deepEqual(readdirSync(scripts), []);
+    assert.deepEqual(windows().calls.filter((c) => c.op === 'create-vm').map((c) => c.via), ['file']);
+    assert.ok(windows().calls.filter((c) => c.op !== 'create-vm').every((c) => c.via === 'encoded'));
+    await longDriver.delete(ctx);
+  });
+
+  test('leftovers: a same-named VM elsewhere is not ours; a VM removed by hand makes start fail clearly and delete still clean up', async () => {
+    host((s) => s.vms.push({ id: '99999999-9999-4999-8999-999999999999', name: 'devcluster-left', path: 'D:\\VMs\\someone-else', state: 2, vhd: 'D:\\x.vhdx', mac: '00155D000001', switchId: DEFAULT_SWITCH_ID, memoryBytes: 1 << 30, cpus: 1, dvds: [], com1: '', secureBoot: true, automaticCheckpoints: true, snapshots: [], ipAddresses: [] }));
+    const ctx = await context('left');
+    const plan = await driver.ensureNetwork(ctx, { ports: [] });
+    await driver.create(ctx, { ...spec, network: plan });
+    assert.equal(windows().vms.filter((v) => v.name === 'devcluster-left').length, 2, 'the other VM of that name was not taken over');
+    const mine = (ctx.state.require().driverData['hyperv'] as { vmId: string }).vmId;
+    assert.notEqual(mine, '99999999-9999-4999-8999-999999999999');
+    setWindows((s) => (s.vms = s.vms.filter((v) => v.id !== mine)));
+    assert.equal(await driver.state(ctx), 'absent');
+    await rejectsWith(driver.start(ctx), 'HYPERV_VM_GONE', /not registered in Hyper-V/);
+    await driver.stop(ctx, { timeoutMs: 10 });
+    await driver.delete(ctx);
+    const w = windows();
+    assert.deepEqual(w.vms.map((v) => v.id), ['99999999-9999-4999-8999-999999999999']);
+    assert.deepEqual(w.switches.map((s) => s.id), [DEFAULT_SWITCH_ID]);
+    assert.deepEqual(ctx.state.require().resources, []);
   });
 
   test('without Administrator, winnat stops before creating anything and names the missing right', async () => {
