@@ -25,6 +25,7 @@ const LOADERS: Readonly<Record<string, () => Promise<Driver>>> = {
 const CHECK_LOADERS: Readonly<Record<string, () => Promise<readonly Check[]>>> = {
   qemu: async () => (await import('./qemu/checks.ts')).QEMU_CHECKS,
   hyperkit: async () => (await import('./hyperkit/checks.ts')).HYPERKIT_CHECKS,
+  hyperv: async () => (await import('./hyperv/checks.ts')).HYPERV_CHECKS,
 };
 
 export interface DriverChoice {
