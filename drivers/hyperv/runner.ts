@@ -34,6 +34,12 @@ export function createRunner(host: HypervHost): Runner {
   const exec = host.exec ?? run;
   return async (script, options = {}) => {
     const op = opOf(script);
+    if (host.platform !== 'win32' && host.powershell === undefined) {
+      // A Hyper-V profile reached from another OS (a copied DEVCLUSTER_HOME): say so instead of "powershell.exe not found".
+      throw new DevclusterError('HYPERV_NOT_WINDOWS', `Hyper-V runs only on Windows; this host runs ${host.platform}, so ${op} cannot run here`, {
+        advice: 'Manage this profile from the Windows host that created it.',
+      });
+    }
     try {
       return await runPowerShellArray(script, {
         exec,

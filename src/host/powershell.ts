@@ -7,7 +7,7 @@ import { ANY_EXIT_CODE, tail } from './exec.ts';
 import type { Exec } from './process.ts';
 
 registerErrors({
-  POWERSHELL_SCRIPT_FAILED: errorDef('hypervisor', 70, 'A PowerShell script devcluster ran stopped with an error; its FullyQualifiedErrorId and exception type say which.'),
+  POWERSHELL_SCRIPT_FAILED: errorDef('hypervisor', 68, 'A PowerShell script devcluster ran stopped with an error; its FullyQualifiedErrorId and exception type say which.'),
 });
 
 /**

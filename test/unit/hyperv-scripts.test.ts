@@ -5,7 +5,8 @@ import { guid } from '../../drivers/hyperv/ps.ts';
 import { createVmScript, vmStateScript } from '../../drivers/hyperv/vm-scripts.ts';
 import { findSwitchScript } from '../../drivers/hyperv/network-scripts.ts';
 import { missingRight, parseRights } from '../../drivers/hyperv/rights.ts';
-import { opOf } from '../../drivers/hyperv/runner.ts';
+import { createRunner, opOf } from '../../drivers/hyperv/runner.ts';
+import { DevclusterError } from '../../src/ui/errors.ts';
 import { DEFAULT_SWITCH_ID } from '../../drivers/hyperv/output.ts';
 
 const vm = {
@@ -70,4 +71,18 @@ test('rights: either SID, read from the token; each operation names the one it l
   assert.equal(missingRight({ administrator: false, hypervAdministrators: true }, 'administrator'), 'administrator');
   assert.equal(missingRight({ administrator: false, hypervAdministrators: false }, 'vm'), 'hyperv-administrators');
   assert.equal(missingRight({ administrator: true, hypervAdministrators: false }, 'administrator'), undefined);
+});
+
+test('the runner refuses on a host that is not Windows, with its own error, before spawning anything', async () => {
+  let spawned = false;
+  const run = createRunner({
+    platform: 'linux',
+    exec: async () => {
+      spawned = true;
+      throw new Error('must not run');
+    },
+  });
+  const e = await run(vmStateScript('1d2c3b4a-5e6f-4708-9a1b-2c3d4e5f6a7b')).catch((x: unknown) => x);
+  assert.ok(e instanceof DevclusterError && e.id === 'HYPERV_NOT_WINDOWS' && /vm-state cannot run here/.test(e.message), String(e));
+  assert.equal(spawned, false);
 });
