@@ -259,12 +259,11 @@ export interface TakenNetworks {
 }
 
 /**
- * The candidates, in a fixed order: the preferred subnet, then every /24 of
- * 172.31.240.0/20 (the default's neighbours), then the rest of 172.31.0.0/16,
- * then 172.30.x down to 172.16.x, so the same host gives the same answer.
+ * The candidates, in a fixed order: every /24 of 172.31.240.0/20 (the
+ * default and its neighbours), then the rest of 172.31.0.0/16, then
+ * 172.30.x down to 172.16.x, so the same host gives the same answer.
  */
-function* candidates(preferred: Ipv4Net | undefined): Generator<Ipv4Net> {
-  if (preferred !== undefined) yield preferred;
+function* candidates(): Generator<Ipv4Net> {
   const at = (second: number, third: number): Ipv4Net => ({ base: ((172 << 24) | (second << 16) | (third << 8)) >>> 0, prefix: 24 });
   for (let third = 240; third <= 255; third++) yield at(31, third);
   for (let third = 0; third < 240; third++) yield at(31, third);
@@ -295,23 +294,24 @@ function isFree(net: Ipv4Net, taken: TakenNetworks): boolean {
 
 /**
  * A subnet for our Internal switch and NetNat that no host route (VPN routes
- * included), address or other NetNat overlaps: `preferred` when it is free,
- * else the first free candidate. The gateway (the host's vEthernet address)
- * is the first address, the guest the second. Undefined when every candidate
- * is taken, or `preferred` is not an IPv4 network with room for both.
+ * included), address or other NetNat overlaps. Without `preferred`, the
+ * first free candidate; with it (the user's --hyperv-nat-subnet), that
+ * subnet when it is free and undefined when it is not: a subnet the user
+ * asked for is never swapped for another. The gateway (the host's vEthernet
+ * address) is the first address, the guest the second. Undefined also when
+ * every candidate is taken, or `preferred` is not an IPv4 network with room
+ * for both.
  */
 export function chooseNatSubnet(taken: TakenNetworks, preferred?: string): NatPlan | undefined {
-  let wanted: Ipv4Net | undefined;
+  const planOf = (net: Ipv4Net): NatPlan => ({ subnet: formatCidr(net), gateway: intToIpv4(net.base + 1), guest: intToIpv4(net.base + 2) });
   if (preferred !== undefined) {
-    wanted = parseCidr(preferred);
+    const wanted = parseCidr(preferred);
     if (wanted === undefined || wanted.prefix > 30 || wanted.prefix < 8) return undefined;
+    return isFree(wanted, taken) ? planOf(wanted) : undefined;
   }
-  for (const net of candidates(wanted)) {
-    if (isFree(net, taken)) return { subnet: formatCidr(net), gateway: intToIpv4(net.base + 1), guest: intToIpv4(net.base + 2) };
-  }
+  for (const net of candidates()) if (isFree(net, taken)) return planOf(net);
   return undefined;
 }
-
 export type NatConflict = { kind: 'none' } | { kind: 'reuse'; name: string } | { kind: 'conflict'; name: string; prefix: string };
 
 /**

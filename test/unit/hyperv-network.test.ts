@@ -118,14 +118,17 @@ describe('chooseNatSubnet', () => {
     const routes = parseRoutes(fx('get-netroute-home.json'));
     const nats: NetNatInfo[] = [{ name: 'devcluster-nat', internalPrefix: '172.31.240.0/24', active: true }];
     const addresses = parseHostAddresses(fx('get-netipaddress-single.json'));
-    assert.equal(chooseNatSubnet({ routes, addresses, nats }, '172.31.240.0/24')?.subnet, '172.31.242.0/24');
+    assert.equal(chooseNatSubnet({ routes, addresses, nats }, '172.31.240.0/24'), undefined);
+    assert.equal(chooseNatSubnet({ routes, addresses, nats })?.subnet, '172.31.242.0/24');
     assert.equal(chooseNatSubnet({ routes, addresses, nats, ownInterfaceIndexes: [41], ownNatName: 'devcluster-nat' }, '172.31.240.0/24')?.subnet, '172.31.240.0/24');
   });
 
-  test('a free preferred subnet wins; a taken one falls back to the walk; a bad one is refused', () => {
+  test('a preferred subnet (the user asked for it) is taken when free and never swapped for another when not; a bad one is refused', () => {
     assert.equal(chooseNatSubnet(none, '10.123.0.0/24')?.subnet, '10.123.0.0/24');
     assert.equal(chooseNatSubnet(none, '10.123.0.0/24')?.guest, '10.123.0.2');
-    assert.equal(chooseNatSubnet({ routes: [route('10.0.0.0/8')], addresses: [], nats: [] }, '10.123.0.0/24')?.subnet, DEFAULT_NAT_SUBNET);
+    assert.equal(chooseNatSubnet(none, '10.123.0.0/24')?.gateway, '10.123.0.1');
+    assert.equal(chooseNatSubnet({ routes: [route('10.0.0.0/8')], addresses: [], nats: [] }, '10.123.0.0/24'), undefined);
+    assert.equal(chooseNatSubnet({ routes: [], addresses: [], nats: [{ name: 'x', internalPrefix: '10.123.0.128/25', active: false }] }, '10.123.0.0/24'), undefined);
     assert.equal(chooseNatSubnet(none, 'not-a-subnet'), undefined);
     assert.equal(chooseNatSubnet(none, '10.0.0.1/31'), undefined);
   });
