@@ -41,6 +41,13 @@ const DRIVERS = ['hyperv'];
 
 const ps = (run: string, elevated: boolean): FixCommand => ({ shell: 'powershell', run, elevated });
 const QEMU_INSTEAD = ps('devcluster config set driver qemu', false);
+const ENABLE_HYPERV = ps('Enable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V -All', true);
+const START_VMMS = ps('Start-Service -Name vmms', true);
+const JOIN_HYPERV_ADMINS = ps(`Add-LocalGroupMember -SID '${HYPERV_ADMINISTRATORS_SID}' -Member "$env:USERDOMAIN\\$env:USERNAME"`, true);
+const removeNetNat = (name: string) => ps(`NetNat\\Remove-NetNat -Name ${psString(name)}`, true);
+
+/** The PowerShell cmdlet lines the fixes show (typed by the user, so not module-qualified), for the contract test to check against the cmdlet table. */
+export const HYPERV_FIX_CMDLETS: readonly string[] = [ENABLE_HYPERV.run, START_VMMS.run, JOIN_HYPERV_ADMINS.run, removeNetNat("it's ’ours’").run];
 
 // ---------------------------------------------------------------------------
 // Queries (each a complete script; the contract test parses every one)
@@ -165,7 +172,6 @@ export function parseHypervisorFacts(json: unknown): HypervisorFacts {
   return { hypervisorPresent: asBoolean(row['HypervisorPresent']) === true, features };
 }
 
-const ENABLE_HYPERV = ps('Enable-WindowsOptionalFeature -Online -FeatureName Microsoft-Hyper-V -All', true);
 
 export function evaluateHypervisor(f: HypervisorFacts): CheckOutcome {
   const hypervisorFeature = f.features['Microsoft-Hyper-V-Hypervisor'];
@@ -238,7 +244,7 @@ export function evaluatePresence(p: { module: boolean; vmmsStatus: string }): Ch
   }
   if (p.vmmsStatus !== 'Running') {
     return fail(`the Hyper-V Virtual Machine Management service (vmms) is ${p.vmmsStatus}`, {
-      fix: { description: 'Start the service in an Administrator PowerShell (after enabling Hyper-V, restart Windows first).', commands: [ps('Start-Service -Name vmms', true)] },
+      fix: { description: 'Start the service in an Administrator PowerShell (after enabling Hyper-V, restart Windows first).', commands: [START_VMMS] },
       related: ['minishift/minishift#3292'],
     });
   }
@@ -262,8 +268,6 @@ const moduleCheck: Check = {
 
 // ---------------------------------------------------------------------------
 // 4. Rights
-
-const JOIN_HYPERV_ADMINS = ps(`Add-LocalGroupMember -SID '${HYPERV_ADMINISTRATORS_SID}' -Member "$env:USERDOMAIN\\$env:USERNAME"`, true);
 
 export function evaluateRights(r: { administrator: boolean; hypervAdministrators: boolean }, mode: HypervNetworkMode): CheckOutcome {
   if (r.administrator) return pass('this shell runs as an elevated Administrator: it may create the switch, the NAT and the VM');
@@ -372,7 +376,7 @@ export function evaluateNetNats(nats: readonly NetNatInfo[], ours: OurSubnet | u
           ours.source === 'recorded'
             ? `Remove "${verdict.name}" if nothing uses it any more (in an Administrator PowerShell), or delete this cluster and start it again with --hyperv-nat-subnet set to a free range.`
             : `Choose a subnet that no NetNat covers with --hyperv-nat-subnet=<cidr>, or remove "${verdict.name}" if nothing uses it any more (in an Administrator PowerShell).`,
-        commands: [ps(`NetNat\\Remove-NetNat -Name ${psString(verdict.name)}`, true)],
+        commands: [removeNetNat(verdict.name)],
       },
       related: ['MicrosoftDocs/Virtualization-Documentation#361'],
     });

@@ -2,7 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { HYPERV_CHECK_SCRIPTS } from '../../drivers/hyperv/checks.ts';
+import { HYPERV_CHECK_SCRIPTS, HYPERV_FIX_CMDLETS } from '../../drivers/hyperv/checks.ts';
 import { everyHypervScript, SAMPLE_VALUES } from '../../drivers/hyperv/script-catalog.ts';
 import type { HypervScriptValues } from '../../drivers/hyperv/script-catalog.ts';
 import { psString } from '../../src/host/powershell.ts';
@@ -182,6 +182,26 @@ describe("the doctor checks' scripts", () => {
     const problems: string[] = [];
     for (const [name, script] of Object.entries(HYPERV_CHECK_SCRIPTS)) for (const p of await scriptProblems(script, [])) problems.push(`${name}: ${p}`);
     assert.ok(Object.keys(HYPERV_CHECK_SCRIPTS).length >= 5);
+    assert.deepEqual(problems, []);
+  });
+});
+
+describe("the doctor's fix commands", () => {
+  test('each cmdlet a fix tells the user to type exists, with those parameters (bare names resolved in the table)', async () => {
+    const problems: string[] = [];
+    for (const line of HYPERV_FIX_CMDLETS) {
+      problems.push(...(await powershellSyntaxProblems(line)).map((p) => `${line}: syntax ${p.text}`));
+      for (const c of await commandInvocations(line)) {
+        const matches = Object.values(TABLE.cmdlets).filter((e) => e.name.toLowerCase() === c.command.toLowerCase() && (c.module === undefined || e.module.toLowerCase() === c.module.toLowerCase()));
+        if (matches.length !== 1) {
+          problems.push(`${line}: ${c.text} matches ${matches.length} cmdlets in the table`);
+          continue;
+        }
+        const entry = matches[0] as CmdletEntry;
+        problems.push(...invocationProblems({ ...c, module: entry.module }).map((p) => `${line}: ${p}`));
+      }
+    }
+    assert.ok(HYPERV_FIX_CMDLETS.length >= 4);
     assert.deepEqual(problems, []);
   });
 });
