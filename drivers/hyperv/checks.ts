@@ -11,6 +11,7 @@ import {
   parseNetAdapters,
   parseNetNats,
   parseRoutes,
+  subnetBlockers,
 } from './host-network.ts';
 import type { HostAddress, HostRoute, NetAdapterInfo, NetNatInfo } from './host-network.ts';
 import { ICS_SUBNET, loadHypervRegistry, modeFromSettings, NAT_NAME } from './network.ts';
@@ -356,8 +357,20 @@ function describeSubnet(s: OurSubnet): string {
 // ---------------------------------------------------------------------------
 // 5. NetNat conflicts
 
-export function evaluateNetNats(nats: readonly NetNatInfo[], ours: OurSubnet | undefined): CheckOutcome {
+/**
+ * `inTheWay`: for a subnet the user asked for (--hyperv-nat-subnet), the
+ * routes and addresses that overlap it; start refuses such a subnet, so the
+ * doctor says so here (the core subnet check looks at the `subnet` setting,
+ * not this one).
+ */
+export function evaluateNetNats(nats: readonly NetNatInfo[], ours: OurSubnet | undefined, inTheWay: { routes: readonly HostRoute[]; addresses: readonly HostAddress[] } = { routes: [], addresses: [] }): CheckOutcome {
   const listed = nats.map((n) => `${n.name} ${n.internalPrefix}${n.active ? '' : ' (inactive)'}`);
+  const used = [...inTheWay.routes.map((r) => `the route ${r.destinationPrefix} via ${r.interfaceAlias}`), ...inTheWay.addresses.map((a) => `the address ${a.ipAddress}/${a.prefixLength} of ${a.interfaceAlias}`)];
+  if (ours !== undefined && ours.source === 'setting' && used.length > 0) {
+    return fail(`${describeSubnet(ours)} is already used on this host: ${used.join('; ')}`, {
+      fix: { description: 'Choose a subnet no route or address uses, or let devcluster choose one.', commands: [ps('devcluster config set hyperv-nat-subnet auto', false)] },
+    });
+  }
   if (ours === undefined) {
     return fail('no free /24 is left for the devcluster switch in 172.16.0.0/12: routes, addresses or NetNats cover every candidate', {
       details: listed.length === 0 ? [] : [`NetNats on this host: ${listed.join('; ')}`],
@@ -403,7 +416,9 @@ const netNatCheck: Check = {
   },
   async run(ctx) {
     const net = await hostNetwork(ctx);
-    return evaluateNetNats(net.nats, await ourSubnet(ctx, net));
+    const ours = await ourSubnet(ctx, net);
+    const inTheWay = ours?.source === 'setting' ? subnetBlockers({ routes: net.routes, addresses: net.addresses, nats: [] }, ours.subnet) : { routes: [], addresses: [] };
+    return evaluateNetNats(net.nats, ours, inTheWay);
   },
 };
 

@@ -270,34 +270,44 @@ function* candidates(): Generator<Ipv4Net> {
   for (let second = 30; second >= 16; second--) for (let third = 0; third <= 255; third++) yield at(second, third);
 }
 
-function isFree(net: Ipv4Net, taken: TakenNetworks): boolean {
+/** What on the host overlaps `net`: routes (the default route aside), on-link address ranges and NetNats, ours excepted. */
+export function subnetBlockers(taken: TakenNetworks, subnet: string): { routes: HostRoute[]; addresses: HostAddress[]; nats: NetNatInfo[] } {
+  const net = parseCidr(subnet);
+  if (net === undefined) return { routes: [], addresses: [], nats: [] };
   const own = taken.ownInterfaceIndexes ?? [];
-  for (const r of taken.routes) {
-    if (own.includes(r.interfaceIndex)) continue;
-    const dest = parseCidr(r.destinationPrefix);
-    // The default route covers everything and blocks nothing; VPN routes are ordinary routes here.
-    if (dest === undefined || dest.prefix === 0 || isIgnoredRoute(dest)) continue;
-    if (netsOverlap(dest, net)) return false;
-  }
-  for (const a of taken.addresses) {
-    if (own.includes(a.interfaceIndex)) continue;
-    const onLink = parseCidr(`${a.ipAddress}/${a.prefixLength}`);
-    if (onLink !== undefined && netsOverlap(onLink, net)) return false;
-  }
-  for (const n of taken.nats) {
-    if (taken.ownNatName !== undefined && n.name === taken.ownNatName) continue;
-    const prefix = parseCidr(n.internalPrefix);
-    if (prefix !== undefined && netsOverlap(prefix, net)) return false;
-  }
-  return true;
+  return {
+    routes: taken.routes.filter((r) => {
+      if (own.includes(r.interfaceIndex)) return false;
+      const dest = parseCidr(r.destinationPrefix);
+      // The default route covers everything and blocks nothing; VPN routes are ordinary routes here.
+      return dest !== undefined && dest.prefix > 0 && !isIgnoredRoute(dest) && netsOverlap(dest, net);
+    }),
+    addresses: taken.addresses.filter((a) => {
+      if (own.includes(a.interfaceIndex)) return false;
+      const onLink = parseCidr(`${a.ipAddress}/${a.prefixLength}`);
+      return onLink !== undefined && netsOverlap(onLink, net);
+    }),
+    nats: taken.nats.filter((n) => {
+      if (taken.ownNatName !== undefined && n.name === taken.ownNatName) return false;
+      const prefix = parseCidr(n.internalPrefix);
+      return prefix !== undefined && netsOverlap(prefix, net);
+    }),
+  };
+}
+
+function isFree(net: Ipv4Net, taken: TakenNetworks): boolean {
+  const b = subnetBlockers(taken, formatCidr(net));
+  return b.routes.length === 0 && b.addresses.length === 0 && b.nats.length === 0;
 }
 
 /**
  * A subnet for our Internal switch and NetNat that no host route (VPN routes
  * included), address or other NetNat overlaps. Without `preferred`, the
- * first free candidate; with it (the user's --hyperv-nat-subnet), that
- * subnet when it is free and undefined when it is not: a subnet the user
- * asked for is never swapped for another. The gateway (the host's vEthernet
+ * first free candidate. With it (the user's --hyperv-nat-subnet), that
+ * subnet when no route or address overlaps it and no NetNat conflicts with
+ * it (a NetNat with the same prefix, or one containing it, already
+ * translates it and is reused: natConflict), and undefined otherwise: a
+ * subnet the user asked for is never swapped for another. The gateway (the host's vEthernet
  * address) is the first address, the guest the second. Undefined also when
  * every candidate is taken, or `preferred` is not an IPv4 network with room
  * for both.
@@ -307,7 +317,8 @@ export function chooseNatSubnet(taken: TakenNetworks, preferred?: string): NatPl
   if (preferred !== undefined) {
     const wanted = parseCidr(preferred);
     if (wanted === undefined || wanted.prefix > 30 || wanted.prefix < 8) return undefined;
-    return isFree(wanted, taken) ? planOf(wanted) : undefined;
+    const b = subnetBlockers(taken, formatCidr(wanted));
+    return b.routes.length === 0 && b.addresses.length === 0 && natConflict(b.nats, formatCidr(wanted)).kind !== 'conflict' ? planOf(wanted) : undefined;
   }
   for (const net of candidates()) if (isFree(net, taken)) return planOf(net);
   return undefined;

@@ -221,6 +221,12 @@ describe('NetNat conflicts', () => {
     assert.match(setting.summary, /172\.31\.240\.0\/24 \(--hyperv-nat-subnet\)/);
     assert.match(setting.summary, /172\.31\.240\.0\/24 \(--hyperv-nat-subnet\)/);
   });
+  test('--hyperv-nat-subnet over a route or an address is refused here as start refuses it', async () => {
+    const r = await runOne('HYPERV_NAT_CONFLICT', { ...HEALTHY, 'host-network': 'host-network-docker-nat.json' }, { settings: { 'hyperv-nat-subnet': '192.168.1.0/24' } });
+    assert.equal(r.status, 'fail');
+    assert.match(r.summary, /192\.168\.1\.0\/24 \(--hyperv-nat-subnet\) is already used on this host: the route 192\.168\.1\.0\/24 via Wi-Fi; the address 192\.168\.1\.23\/24 of Wi-Fi/);
+    assert.deepEqual(r.fix?.commands.map((c) => c.run), ['devcluster config set hyperv-nat-subnet auto']);
+  });
   test('not applicable with ICS, an existing switch or an external adapter', async () => {
     const modes: Array<Record<string, string>> = [{ 'hyperv-nat': 'ics' }, { 'hyperv-virtual-switch': 'Default Switch' }, { 'hyperv-external-adapter': 'Ethernet' }];
     for (const settings of modes) {

@@ -15,6 +15,7 @@ import {
   parseNetNats,
   parseRoutes,
   routesOverlapping,
+  subnetBlockers,
 } from '../../drivers/hyperv/host-network.ts';
 import type { HostRoute, NetNatInfo } from '../../drivers/hyperv/host-network.ts';
 import { parsePowerShellJson } from '../../drivers/hyperv/output.ts';
@@ -129,12 +130,33 @@ describe('chooseNatSubnet', () => {
     assert.equal(chooseNatSubnet(none, '10.123.0.0/24')?.gateway, '10.123.0.1');
     assert.equal(chooseNatSubnet({ routes: [route('10.0.0.0/8')], addresses: [], nats: [] }, '10.123.0.0/24'), undefined);
     assert.equal(chooseNatSubnet({ routes: [], addresses: [], nats: [{ name: 'x', internalPrefix: '10.123.0.128/25', active: false }] }, '10.123.0.0/24'), undefined);
+    // A NetNat that already translates the asked-for subnet (same prefix, or Docker's /16 around it) is reused, not an obstacle.
+    assert.equal(chooseNatSubnet({ routes: [], addresses: [], nats: [{ name: 'docker', internalPrefix: '10.123.0.0/16', active: true }] }, '10.123.7.0/24')?.subnet, '10.123.7.0/24');
+    assert.equal(chooseNatSubnet({ routes: [], addresses: [], nats: [{ name: 'same', internalPrefix: '10.123.7.0/24', active: true }] }, '10.123.7.0/24')?.subnet, '10.123.7.0/24');
+    // Without a preference, devcluster picks a subnet no NetNat touches, so its own NetNat can be made.
+    assert.equal(chooseNatSubnet({ routes: [], addresses: [], nats: [{ name: 'docker', internalPrefix: '172.31.0.0/16', active: true }] })?.subnet, '172.30.0.0/24');
     assert.equal(chooseNatSubnet(none, 'not-a-subnet'), undefined);
     assert.equal(chooseNatSubnet(none, '10.0.0.1/31'), undefined);
   });
 
   test('undefined when the whole 172.16.0.0/12 is routed elsewhere', () => {
     assert.equal(chooseNatSubnet({ routes: [route('172.16.0.0/12')], addresses: [], nats: [] }), undefined);
+  });
+});
+
+describe('subnetBlockers', () => {
+  test('names each route, address and NetNat over a subnet, ours and the default route aside', () => {
+    const taken = {
+      routes: [...parseRoutes(fx('get-netroute-vpn.json')), route('172.31.240.0/24', 41)],
+      addresses: parseHostAddresses(fx('get-netipaddress-single.json')),
+      nats: parseNetNats(fx('get-netnat-array.json')),
+      ownInterfaceIndexes: [41],
+    };
+    const b = subnetBlockers(taken, '172.31.240.0/24');
+    assert.deepEqual(b.routes.map((r) => r.destinationPrefix), ['172.31.0.0/16']);
+    assert.deepEqual(b.addresses, []);
+    assert.deepEqual(b.nats.map((n) => n.name), ['lab']);
+    assert.deepEqual(subnetBlockers(taken, 'garbage'), { routes: [], addresses: [], nats: [] });
   });
 });
 
