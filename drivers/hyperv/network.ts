@@ -179,6 +179,14 @@ async function ownInternalSwitch(s: Session, name: string): Promise<VmSwitchInfo
     await use(s, key, known);
     return ours;
   }
+  // Our note on a switch the registry does not know (the registry was lost, or another DEVCLUSTER_HOME made it):
+  // used rather than duplicated, and never removed, since nothing here proves which devcluster made it.
+  const noted = known === undefined ? found.find((x) => x.switchType === 'internal' && x.notes === DEVCLUSTER_NOTE) : undefined;
+  if (noted !== undefined) {
+    s.ctx.report(`using the existing switch "${noted.name}" (made by devcluster, but not recorded in this DEVCLUSTER_HOME: delete leaves it)`);
+    await use(s, key, fresh('switch', { name, id: noted.id, createdByDevcluster: false }));
+    return noted;
+  }
   await s.deps.requireAdministrator(`creating the Internal switch "${name}"`);
   // A switch the registry knew but that is gone (removed by hand) is made again for the same users.
   const entry = known ?? fresh('switch', { name });

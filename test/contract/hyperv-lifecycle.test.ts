@@ -319,6 +319,20 @@ describe('the Hyper-V driver over a scripted PowerShell double', () => {
     assert.deepEqual(windows().netNats.map((n) => n.name), ['WSLNat']);
   });
 
+  test('our switch without our registry (a lost network/hyperv.json) is used, not duplicated, and never removed', async () => {
+    host();
+    const first = await context('first');
+    await driver.ensureNetwork(first, { ports: [] });
+    rmSync(hypervRegistryPath(home));
+    home = join(dir, `home-${Math.random().toString(36).slice(2)}`);
+    const other = await context('other');
+    await driver.ensureNetwork(other, { ports: [] });
+    assert.equal(windows().switches.filter((s) => s.name === 'devcluster').length, 1);
+    assert.ok(other.reports.some((r) => /not recorded in this DEVCLUSTER_HOME/.test(r)));
+    await driver.delete(other);
+    assert.equal(windows().switches.filter((s) => s.name === 'devcluster').length, 1, 'a switch this home cannot prove it made stays');
+  });
+
   test('a subnet taken by a VPN route or another NetNat is avoided', async () => {
     host((s) => {
       s.routes.push({ destinationPrefix: '172.31.240.0/22', nextHop: '10.8.0.1', interfaceAlias: 'Cisco AnyConnect', interfaceIndex: 30 });
