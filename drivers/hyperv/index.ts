@@ -7,7 +7,7 @@ import { tail } from '../../src/host/exec.ts';
 import { readTextIfExists } from '../../src/host/read-if-exists.ts';
 import { spawnDetached } from '../../src/host/process.ts';
 import { DevclusterError } from '../../src/ui/errors.ts';
-import { ensureHypervNetwork, hypervMac, modeFromSettings, planOf, releaseHypervNetwork } from './network.ts';
+import { ensureHypervNetwork, hypervMac, modeFromSettings, networkRecorded, planOf, releaseHypervNetwork } from './network.ts';
 import type { NetworkData, NetworkDeps } from './network.ts';
 import { firstUsableIpv4, parseVms, records, stringList } from './output.ts';
 import type { VmInfo } from './output.ts';
@@ -144,10 +144,10 @@ export function createHypervDriver(options: HypervDriverOptions): Driver {
       platforms: ['win32'],
       features: {
         networkModes: {
-          winnat: { description: 'devcluster\'s Internal switch with WinNAT and a static guest address (stable across reboots); Administrator once', address: 'static', elevation: { network: 'administrator', create: 'hyperv-administrators', start: 'hyperv-administrators', stop: 'hyperv-administrators', delete: 'administrator' } },
-          ics: { description: 'devcluster\'s Internal switch with Internet Connection Sharing (DHCP in 192.168.137.0/24); Administrator once', address: 'hypervisor-api', elevation: { network: 'administrator', create: 'hyperv-administrators', start: 'hyperv-administrators', stop: 'hyperv-administrators', delete: 'administrator' } },
+          winnat: { description: 'devcluster\'s Internal switch with WinNAT and a static guest address (stable across reboots); Administrator once', address: 'static', elevation: { network: 'administrator', create: 'administrator', start: 'hyperv-administrators', stop: 'hyperv-administrators', delete: 'administrator' } },
+          ics: { description: 'devcluster\'s Internal switch with Internet Connection Sharing (DHCP in 192.168.137.0/24); Administrator once', address: 'hypervisor-api', elevation: { network: 'administrator', create: 'administrator', start: 'hyperv-administrators', stop: 'hyperv-administrators', delete: 'administrator' } },
           switch: { description: 'an existing virtual switch (--hyperv-virtual-switch; the Default Switch by its Id), address from its DHCP via KVP', address: 'hypervisor-api', elevation: { create: 'hyperv-administrators', start: 'hyperv-administrators', stop: 'hyperv-administrators', delete: 'hyperv-administrators' } },
-          external: { description: 'an External switch on a physical adapter (--hyperv-external-adapter), address from the LAN\'s DHCP via KVP', address: 'hypervisor-api', elevation: { network: 'administrator', create: 'hyperv-administrators', start: 'hyperv-administrators', stop: 'hyperv-administrators', delete: 'administrator' } },
+          external: { description: 'an External switch on a physical adapter (--hyperv-external-adapter), address from the LAN\'s DHCP via KVP', address: 'hypervisor-api', elevation: { network: 'administrator', create: 'administrator', start: 'hyperv-administrators', stop: 'hyperv-administrators', delete: 'administrator' } },
         },
         networkModeSetting: 'hyperv-nat',
         macKnown: 'plan',
@@ -179,7 +179,8 @@ export function createHypervDriver(options: HypervDriverOptions): Driver {
       }
       const r = parseRights(await run(rightsScript(), { signal: ctx.signal }));
       const mode = modeFromSettings(ctx.settings);
-      const missing = missingRight(r, mode === 'switch' ? 'vm' : 'administrator');
+      // Administrator is needed once, to create the switch and NAT; afterwards managing the VM is enough.
+      const missing = missingRight(r, (await networkRecorded(ctx.home, mode)) ? 'vm' : 'administrator');
       if (missing === undefined) return { status: 'available', detail: r.administrator ? 'Administrator' : 'Hyper-V Administrators' };
       if (missing === 'hyperv-administrators') {
         return { status: 'needs-elevation', elevation: 'hyperv-administrators', reason: 'this account is neither an elevated Administrator nor a member of Hyper-V Administrators (S-1-5-32-578), which managing VMs needs' };

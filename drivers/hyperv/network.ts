@@ -108,6 +108,26 @@ export function modeFromSettings(settings: Readonly<Record<string, unknown>>): H
   return settings['hyperv-nat'] === 'ics' ? 'ics' : 'winnat';
 }
 
+/**
+ * Whether devcluster's network for the mode already exists (recorded in the
+ * registry), so that using it needs only the right to manage VMs; creating
+ * it needs Administrator.
+ */
+export async function networkRecorded(home: string, mode: HypervNetworkMode): Promise<boolean> {
+  const entries = Object.entries((await loadHypervRegistry(home)).entries);
+  const has = (test: (key: string, e: RegistryEntry) => boolean) => entries.some(([k, e]) => test(k, e));
+  switch (mode) {
+    case 'switch':
+      return true;
+    case 'winnat':
+      return has((k, e) => k === `switch:${OWN_SWITCH}` && e.id !== undefined) && has((k) => k.startsWith('host-address:'));
+    case 'ics':
+      return has((k, e) => k === `switch:${ICS_SWITCH}` && e.id !== undefined) && has((k) => k.startsWith('ics:'));
+    case 'external':
+      return has((k, e) => k.startsWith(`switch:${EXTERNAL_SWITCH}:`) && e.id !== undefined);
+  }
+}
+
 /** What the driver keeps about the network in the profile's driver data. */
 export interface NetworkData {
   mode: HypervNetworkMode;

@@ -140,6 +140,15 @@ describe('the Hyper-V driver over a scripted PowerShell double', () => {
     const nobody = await driver.available(await context('avail3', { 'hyperv-virtual-switch': 'Default Switch' }));
     assert.equal(nobody.status === 'needs-elevation' ? nobody.elevation : '', 'hyperv-administrators');
     assert.match(nobody.status === 'needs-elevation' ? nobody.reason : '', /S-1-5-32-578/);
+
+    // Once an Administrator has made the switch and NAT, a Hyper-V Administrator may run the cluster.
+    setWindows((s) => (s.rights = { administrator: true, hypervAdministrators: false }));
+    await driver.ensureNetwork(ctx, { ports: [] });
+    setWindows((s) => (s.rights = { administrator: false, hypervAdministrators: true }));
+    assert.deepEqual(await driver.available(ctx), { status: 'available', detail: 'Hyper-V Administrators' });
+    assert.equal((await driver.available(await context('avail4', { 'hyperv-nat': 'ics' }))).status, 'needs-elevation', 'the ICS network does not exist yet');
+    setWindows((s) => (s.rights = { administrator: true, hypervAdministrators: false }));
+    await driver.delete(ctx);
   });
 
   test('winnat: switch, gateway, NetNat and VM for two profiles; stop, kill, delete leave nothing of ours and nothing else touched', async () => {
