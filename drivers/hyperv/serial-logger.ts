@@ -12,10 +12,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 const GIVE_UP_MS = 60_000;
 
-async function main(pipe: string, log: string): Promise<void> {
+async function main(pipe: string, log: string, giveUpMs: number): Promise<void> {
   const out = createWriteStream(log, { flags: 'a', mode: 0o600 });
   let lastConnected = Date.now();
-  while (Date.now() - lastConnected < GIVE_UP_MS) {
+  while (Date.now() - lastConnected < giveUpMs) {
     const connected = await new Promise<boolean>((resolve) => {
       const socket = connect(pipe);
       let opened = false;
@@ -27,14 +27,14 @@ async function main(pipe: string, log: string): Promise<void> {
       socket.on('close', () => resolve(opened));
     });
     if (connected) lastConnected = Date.now();
-    await sleep(1000);
+    await sleep(Math.min(1000, giveUpMs / 4));
   }
   out.end();
 }
 
-const [pipe, log] = process.argv.slice(2);
+const [pipe, log, giveUp] = process.argv.slice(2);
 if (pipe === undefined || log === undefined) {
-  process.stderr.write('usage: serial-logger.ts <pipe> <log file>\n');
+  process.stderr.write('usage: serial-logger.ts <pipe> <log file> [give-up ms]\n');
   process.exit(2);
 }
-await main(pipe, log);
+await main(pipe, log, giveUp === undefined ? GIVE_UP_MS : Number(giveUp));
