@@ -18,7 +18,7 @@ import { DEFAULT_SWITCH_ID } from '../../drivers/hyperv/output.ts';
 import type { DoubleState } from '../fixtures/hyperv-double/double.ts';
 import { profilePaths } from '../../src/profile/paths.ts';
 import { StateStore } from '../../src/profile/state.ts';
-import { REPO, tempDir } from '../helpers/cli.ts';
+import { REPO, runCli, snapshotTree, tempDir } from '../helpers/cli.ts';
 import { rejectsWith as rejectsWithId } from '../helpers/errors.ts';
 import type { DevclusterError } from '../../src/ui/errors.ts';
 
@@ -415,5 +415,39 @@ describe('the Hyper-V driver over a scripted PowerShell double', () => {
     await driver.delete(ctx);
     assert.deepEqual(windows().switches.map((s) => s.name).sort(), ['LAN', 'Standardväxel']);
     await rejectsWith(driver.ensureNetwork(await context('noad', { 'hyperv-external-adapter': 'Ethernet 9' }), { ports: [] }), 'HYPERV_ADAPTER_NOT_FOUND', /"Ethernet 9"/);
+  });
+
+  test('crashReport: the cause from Hyper-V and the tail of the serial console', async () => {
+    host();
+    const ctx = await context('crash', { 'hyperv-virtual-switch': 'Default Switch' });
+    const plan = await driver.ensureNetwork(ctx, { ports: [] });
+    await driver.create(ctx, { ...spec, network: plan });
+    mkdirSync(ctx.paths.logs, { recursive: true });
+    writeFileSync(ctx.paths.serialLog, Array.from({ length: 30 }, (_, i) => `line ${i}`).join('\n') + '\nKernel panic - not syncing: VFS\n');
+    const report = await driver.crashReport(ctx);
+    assert.match(report.cause, /Hyper-V reports the VM as Off/);
+    assert.match(report.log ?? '', /line 29\nKernel panic/);
+    assert.doesNotMatch(report.log ?? '', /line 5\n/);
+    await driver.delete(ctx);
+    assert.match((await driver.crashReport(ctx)).cause, /no longer registered/);
+  });
+});
+
+describe('the real CLI on Linux', () => {
+  test('start --driver=hyperv says Hyper-V needs Windows, exits non-zero and creates nothing; doctor --driver hyperv says the same', async () => {
+    const home = await tempDir('hyperv-cli-');
+    try {
+      const before = await snapshotTree(home);
+      const start = await runCli(['start', '--driver=hyperv'], { home });
+      assert.notEqual(start.code, 0);
+      assert.match(start.stderr, /DRIVER_UNAVAILABLE: the Hyper-V driver runs only on Windows; this host runs Linux/);
+      assert.deepEqual(await snapshotTree(home), before);
+      const doctor = await runCli(['doctor', '--driver', 'hyperv'], { home });
+      assert.notEqual(doctor.code, 0);
+      assert.match(doctor.stdout, /the Hyper-V driver runs only on Windows; this host runs Linux/);
+      assert.doesNotMatch(doctor.stdout, /no problems/i);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
   });
 });
