@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Availability, CrashReport, Driver, DriverContext, GuestAddress, HostContext, NetworkPlan, StopOptions, VmDetails, VmSpec, VmState } from '../driver.ts';
 import { tail } from '../../src/host/exec.ts';
 import { readTextIfExists } from '../../src/host/read-if-exists.ts';
-import { spawnDetached } from '../../src/host/process.ts';
+import { provedOurs, spawnDetached } from '../../src/host/process.ts';
 import { DevclusterError } from '../../src/ui/errors.ts';
 import { ensureHypervNetwork, hypervMac, modeFromSettings, networkRecorded, planOf, releaseHypervNetwork } from './network.ts';
 import type { NetworkData, NetworkDeps } from './network.ts';
@@ -37,6 +37,9 @@ export interface HypervDriverOptions extends HypervHost {
   /** How long delete retries removing files Hyper-V still holds. */
   fileRetryMs?: number;
 }
+
+/** How long the serial logger waits for a VM that is off to come back before it exits. */
+const SERIAL_GIVE_UP_MS = 60_000;
 
 const DOCTOR = 'Run `devcluster doctor --driver hyperv` for details.';
 
@@ -263,7 +266,11 @@ export function createHypervDriver(options: HypervDriverOptions): Driver {
       const pipe = data(ctx).pipe;
       if (logSerial && pipe !== undefined) {
         await mkdir(ctx.paths.logs, { recursive: true });
-        spawnDetached(process.execPath, [fileURLToPath(new URL('./serial-logger.ts', import.meta.url)), pipe, ctx.paths.serialLog], join(ctx.paths.logs, 'serial-logger.log'));
+        const pidFile = join(ctx.paths.dir, 'serial-logger.pid');
+        // After a quick restart the previous logger is still waiting for the pipe and takes it again.
+        if (!(await provedOurs({ pidFile, program: /^node(\.exe)?$/i, mustInclude: [pipe, pidFile] })).ours) {
+          spawnDetached(process.execPath, [fileURLToPath(new URL('./serial-logger.ts', import.meta.url)), pipe, ctx.paths.serialLog, String(SERIAL_GIVE_UP_MS), pidFile], join(ctx.paths.logs, 'serial-logger.log'));
+        }
       }
     },
 

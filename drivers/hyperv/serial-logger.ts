@@ -6,7 +6,7 @@
  * <log>`). It connects (retrying while the VM boots), copies every byte, and
  * exits once the pipe has been gone for a minute (the VM is off).
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -32,9 +32,11 @@ async function main(pipe: string, log: string, giveUpMs: number): Promise<void> 
   out.end();
 }
 
-const [pipe, log, giveUp] = process.argv.slice(2);
+const [pipe, log, giveUp, pidFile] = process.argv.slice(2);
 if (pipe === undefined || log === undefined) {
-  process.stderr.write('usage: serial-logger.ts <pipe> <log file> [give-up ms]\n');
+  process.stderr.write('usage: serial-logger.ts <pipe> <log file> [give-up ms] [pid file]\n');
   process.exit(2);
 }
+// The pid file lets the next start see that a logger already reads this pipe (Hyper-V serves one client).
+if (pidFile !== undefined) writeFileSync(pidFile, `${process.pid}\n`, { mode: 0o600 });
 await main(pipe, log, giveUp === undefined ? GIVE_UP_MS : Number(giveUp));

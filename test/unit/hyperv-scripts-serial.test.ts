@@ -25,10 +25,12 @@ test('the serial logger appends what the VM writes, reconnects after a reboot, a
       if (boots === 2) server.close();
     });
     await new Promise<void>((resolve) => server.listen(pipe, resolve));
-    const child = spawn(process.execPath, [join(REPO, 'drivers', 'hyperv', 'serial-logger.ts'), pipe, log, '400'], { stdio: 'ignore' });
+    const pidFile = join(dir, 'serial-logger.pid');
+    const child = spawn(process.execPath, [join(REPO, 'drivers', 'hyperv', 'serial-logger.ts'), pipe, log, '400', pidFile], { stdio: 'ignore' });
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
     assert.equal(code, 0);
     assert.equal(readFileSync(log, 'utf8'), 'boot 1: Welcome to Photon\r\nboot 2: Welcome to Photon\r\n');
+    assert.equal(readFileSync(pidFile, 'utf8'), `${child.pid}\n`, 'the pid file names the logger, so the next start does not run a second one');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
