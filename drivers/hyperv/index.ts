@@ -36,6 +36,8 @@ export interface HypervDriverOptions extends HypervHost {
   logSerial?: boolean;
   /** How long delete retries removing files Hyper-V still holds. */
   fileRetryMs?: number;
+  /** Removes a file or folder (tests inject one that reports EBUSY, as Windows does for a file vmms holds). */
+  removePath?: (path: string) => Promise<void>;
 }
 
 /** How long the serial logger waits for a VM that is off to come back before it exits. */
@@ -77,6 +79,7 @@ export function createHypervDriver(options: HypervDriverOptions): Driver {
   const run: Runner = createRunner(options);
   const pollMs = options.pollMs ?? 2000;
   const logSerial = options.logSerial ?? options.platform === 'win32';
+  const removePath = options.removePath ?? ((path: string) => rm(path, { recursive: true, force: true }));
 
   async function rights(signal?: AbortSignal): Promise<Rights> {
     return parseRights(await run(rightsScript(), signal === undefined ? {} : { signal }));
@@ -124,9 +127,9 @@ export function createHypervDriver(options: HypervDriverOptions): Driver {
 
   async function removeWithRetries(path: string, retryMs: number): Promise<void> {
     const deadline = Date.now() + retryMs;
-    for (let delay = 250; ; delay = Math.min(delay * 2, 4000)) {
+    for (let delay = Math.min(250, Math.max(1, retryMs / 10)); ; delay = Math.min(delay * 2, 4000)) {
       try {
-        await rm(path, { recursive: true, force: true });
+        await removePath(path);
         return;
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;

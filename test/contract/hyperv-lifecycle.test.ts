@@ -417,6 +417,41 @@ describe('the Hyper-V driver over a scripted PowerShell double', () => {
     await rejectsWith(driver.ensureNetwork(await context('noad', { 'hyperv-external-adapter': 'Ethernet 9' }), { ports: [] }), 'HYPERV_ADAPTER_NOT_FOUND', /"Ethernet 9"/);
   });
 
+  test('delete retries files Hyper-V still holds, then says who holds them; a later delete finishes the job', async () => {
+    host();
+    let busy = 2;
+    const attempts: string[] = [];
+    const holding = createHypervDriver({
+      platform: 'win32',
+      powershell: POWERSHELL,
+      pollMs: 5,
+      logSerial: false,
+      fileRetryMs: 2000,
+      removePath: async (path) => {
+        attempts.push(path);
+        if (busy > 0) {
+          busy--;
+          throw Object.assign(new Error(`EBUSY: resource busy or locked, rmdir '${path}'`), { code: 'EBUSY' });
+        }
+        rmSync(path, { recursive: true, force: true });
+      },
+    });
+    const ctx = await context('busy', { 'hyperv-virtual-switch': 'Default Switch' });
+    await holding.create(ctx, { ...spec, network: await holding.ensureNetwork(ctx, { ports: [] }) });
+    await holding.delete(ctx);
+    assert.ok(attempts.length >= 4, 'two refusals, then the folder and the disk');
+    assert.equal(existsSync(join(ctx.paths.dir, 'hyperv')), false);
+
+    const ctx2 = await context('held', { 'hyperv-virtual-switch': 'Default Switch' });
+    await holding.create(ctx2, { ...spec, network: await holding.ensureNetwork(ctx2, { ports: [] }) });
+    busy = Number.POSITIVE_INFINITY;
+    await rejectsWith(holding.delete(ctx2), 'HYPERV_FILES_IN_USE', /hyperv could not be removed \(EBUSY\).*Close Hyper-V Manager/s);
+    assert.deepEqual(windows().vms, [], 'the VM itself is already unregistered');
+    busy = 0;
+    await holding.delete(ctx2);
+    assert.deepEqual(ctx2.state.require().resources, []);
+  });
+
   test('crashReport: the cause from Hyper-V and the tail of the serial console', async () => {
     host();
     const ctx = await context('crash', { 'hyperv-virtual-switch': 'Default Switch' });
