@@ -452,6 +452,26 @@ describe('the Hyper-V driver over a scripted PowerShell double', () => {
     assert.deepEqual(ctx2.state.require().resources, []);
   });
 
+  test('state follows Hyper-V\'s numeric states; resume continues a Paused VM and restores a Saved one', async () => {
+    host();
+    const ctx = await context('pause', { 'hyperv-virtual-switch': 'Default Switch' });
+    await driver.create(ctx, { ...spec, network: await driver.ensureNetwork(ctx, { ports: [] }) });
+    const states: Array<[number, string]> = [[2, 'running'], [3, 'stopped'], [9, 'paused'], [6, 'saved'], [10, 'starting'], [4, 'stopping'], [32781, 'stopping']];
+    for (const [n, name] of states) {
+      setWindows((s) => ((s.vms[0] as DoubleState['vms'][number]).state = n));
+      assert.equal(await driver.state(ctx), name, `state ${n}`);
+    }
+    setWindows((s) => ((s.vms[0] as DoubleState['vms'][number]).state = 9));
+    await driver.resume(ctx);
+    assert.equal(await driver.state(ctx), 'running');
+    setWindows((s) => ((s.vms[0] as DoubleState['vms'][number]).state = 6));
+    await driver.resume(ctx);
+    assert.equal(await driver.state(ctx), 'running');
+    await driver.kill(ctx);
+    assert.equal(await driver.state(ctx), 'stopped');
+    await driver.delete(ctx);
+  });
+
   test('crashReport: the cause from Hyper-V and the tail of the serial console', async () => {
     host();
     const ctx = await context('crash', { 'hyperv-virtual-switch': 'Default Switch' });
