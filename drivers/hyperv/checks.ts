@@ -286,7 +286,7 @@ export function evaluateRights(r: { administrator: boolean; hypervAdministrators
   }
   if (creates === undefined) return pass('member of Hyper-V Administrators: enough for VMs on an existing switch');
   return warn(`member of Hyper-V Administrators, which covers VMs; creating ${creates} needs an elevated Administrator`, {
-    details: ['Start devcluster from a terminal opened with "Run as administrator" when the network does not exist yet; Hyper-V Administrators is enough once it does, or with --hyperv-virtual-switch.'],
+    details: ['Start devcluster from a terminal opened with "Run as administrator"; with --hyperv-virtual-switch (an existing switch), Hyper-V Administrators is enough.'],
   });
 }
 
