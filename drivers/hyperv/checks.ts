@@ -14,7 +14,7 @@ import {
   subnetBlockers,
 } from './host-network.ts';
 import type { HostAddress, HostRoute, NetAdapterInfo, NetNatInfo } from './host-network.ts';
-import { ICS_SUBNET, loadHypervRegistry, modeFromSettings, NAT_NAME } from './network.ts';
+import { ICS_SUBNET, loadHypervRegistry, modeFromSettings, NAT_NAME, networkRecorded } from './network.ts';
 import type { HypervNetworkMode } from './network.ts';
 import { hostNetworkScript } from './network-scripts.ts';
 import { asBoolean, numberField, records, stringField } from './output.ts';
@@ -270,9 +270,14 @@ const moduleCheck: Check = {
 // ---------------------------------------------------------------------------
 // 4. Rights
 
-export function evaluateRights(r: { administrator: boolean; hypervAdministrators: boolean }, mode: HypervNetworkMode): CheckOutcome {
+/**
+ * `networkExists`: devcluster's network for the mode is recorded on this host
+ * (the driver's networkRecorded), so using it needs only the right to manage
+ * VMs, as start decides.
+ */
+export function evaluateRights(r: { administrator: boolean; hypervAdministrators: boolean }, mode: HypervNetworkMode, networkExists: boolean): CheckOutcome {
   if (r.administrator) return pass('this shell runs as an elevated Administrator: it may create the switch, the NAT and the VM');
-  const creates = mode === 'switch' ? undefined : mode === 'external' ? 'an External switch' : mode === 'ics' ? 'the devcluster switch and its connection sharing' : 'the devcluster switch, its host address and the NetNat';
+  const creates = mode === 'switch' || networkExists ? undefined : mode === 'external' ? 'an External switch' : mode === 'ics' ? 'the devcluster switch and its connection sharing' : 'the devcluster switch, its host address and the NetNat';
   if (!r.hypervAdministrators) {
     return fail('this account is neither an elevated Administrator nor a member of Hyper-V Administrators, so it may not manage VMs', {
       details: [
@@ -284,9 +289,9 @@ export function evaluateRights(r: { administrator: boolean; hypervAdministrators
       related: ['kubernetes/minikube#4189', 'kubernetes/minikube#7789'],
     });
   }
-  if (creates === undefined) return pass('member of Hyper-V Administrators: enough for VMs on an existing switch');
+  if (creates === undefined) return pass(mode === 'switch' ? 'member of Hyper-V Administrators: enough for VMs on an existing switch' : "member of Hyper-V Administrators: enough, since devcluster's network exists on this host");
   return warn(`member of Hyper-V Administrators, which covers VMs; creating ${creates} needs an elevated Administrator`, {
-    details: ['Start devcluster from a terminal opened with "Run as administrator"; with --hyperv-virtual-switch (an existing switch), Hyper-V Administrators is enough.'],
+    details: ['Run the first start from a terminal opened with "Run as administrator"; once the network exists, Hyper-V Administrators is enough (and always with --hyperv-virtual-switch).'],
   });
 }
 
@@ -301,7 +306,8 @@ const rightsCheck: Check = {
   fatal: true,
   exitCode: 37,
   async run(ctx) {
-    return evaluateRights(parseRights(await query(ctx, 'rights', rightsScript())), networkMode(ctx));
+    const mode = networkMode(ctx);
+    return evaluateRights(parseRights(await query(ctx, 'rights', rightsScript())), mode, await networkRecorded(ctx.home, mode));
   },
 };
 

@@ -187,7 +187,17 @@ describe('Hyper-V rights', () => {
     assert.match(winnat.summary, /NetNat/);
     const sw = await runOne('HYPERV_RIGHTS', { ...HEALTHY, 'query-rights': 'rights-hyperv-admins.json' }, { settings: { 'hyperv-virtual-switch': 'Default Switch' } });
     assert.equal(sw.status, 'pass');
-    assert.equal(evaluateRights({ administrator: false, hypervAdministrators: true }, 'ics').status, 'warn');
+    assert.equal(evaluateRights({ administrator: false, hypervAdministrators: true }, 'ics', false).status, 'warn');
+    assert.equal(evaluateRights({ administrator: false, hypervAdministrators: true }, 'ics', true).status, 'pass');
+  });
+  test('Hyper-V Administrators only, once the devcluster switch and its address are recorded on this host: a pass, as start allows it', async () => {
+    const home = await tempDir();
+    await mkdir(join(home, 'network'), { recursive: true });
+    const entry = (kind: string, extra: object) => ({ kind, createdByDevcluster: true, createdAt: '2026-01-01T00:00:00Z', users: { devcluster: '' }, ...extra });
+    await writeFile(hypervRegistryPath(home), JSON.stringify({ schemaVersion: 1, entries: { 'switch:devcluster': entry('switch', { id: '3f5d2a1e-9c7b-4b2e-8a41-7d0c5e9f1a22', name: 'devcluster' }), 'host-address:3f5d2a1e-9c7b-4b2e-8a41-7d0c5e9f1a22': entry('host-address', { subnet: '172.31.240.0/24', gateway: '172.31.240.1' }) } }));
+    const r = await runOne('HYPERV_RIGHTS', { ...HEALTHY, 'query-rights': 'rights-hyperv-admins.json' }, { home });
+    assert.equal(r.status, 'pass');
+    assert.match(r.summary, /network exists/);
   });
   test("an access-denied error record from the query is the check's error, named by its id", async () => {
     const r = await runOne('HYPERV_RIGHTS', { ...HEALTHY, 'query-rights': { error: { fullyQualifiedErrorId: 'AccessDenied,Microsoft.HyperV.PowerShell.Commands.GetVM', exceptionType: 'Microsoft.HyperV.PowerShell.VirtualizationException' } } });
