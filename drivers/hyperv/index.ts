@@ -6,6 +6,7 @@ import type { Availability, CrashReport, Driver, DriverContext, GuestAddress, Ho
 import { tail } from '../../src/host/exec.ts';
 import { readTextIfExists } from '../../src/host/read-if-exists.ts';
 import { provedOurs, spawnDetached } from '../../src/host/process.ts';
+import { PowerShellError } from '../../src/host/powershell.ts';
 import { DevclusterError } from '../../src/ui/errors.ts';
 import { ensureHypervNetwork, hypervMac, modeFromSettings, networkRecorded, planOf, releaseHypervNetwork } from './network.ts';
 import type { NetworkData, NetworkDeps } from './network.ts';
@@ -286,8 +287,16 @@ export function createHypervDriver(options: HypervDriverOptions): Driver {
       const id = data(ctx).vmId;
       if (id === undefined || (await vm(ctx)) === undefined) return;
       // The Shutdown integration service asks the guest to power off; a guest that ignores it is turned off.
-      await run(shutdownVmScript(id), { signal: ctx.signal });
-      if (await waitOff(ctx, Date.now() + stopOptions.timeoutMs)) return;
+      const deadline = Date.now() + stopOptions.timeoutMs;
+      try {
+        // PowerShell itself needs a few seconds to start before Stop-VM's wait begins.
+        await run(shutdownVmScript(id), { signal: ctx.signal, timeoutMs: stopOptions.timeoutMs + 15_000 });
+      } catch (e) {
+        // A guest without the integration service makes Stop-VM fail, a deaf one makes it outlast the timeout: both end in TurnOff.
+        if (e instanceof PowerShellError) ctx.report(`Hyper-V could not ask the guest to shut down [${e.failure.fullyQualifiedErrorId}]`, 'warn');
+        else if (!(e instanceof DevclusterError && e.id === 'HOST_COMMAND_TIMEOUT')) throw e;
+      }
+      if (await waitOff(ctx, deadline)) return;
       ctx.report(`the guest did not shut down within ${Math.round(stopOptions.timeoutMs / 1000)}s; turning the VM off`, 'warn');
       await driver.kill(ctx);
     },

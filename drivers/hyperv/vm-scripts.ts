@@ -95,12 +95,14 @@ export function resumeVmScript(id: string): string {
 }
 
 /**
- * Asks the guest to shut down through the Shutdown integration service and
- * returns at once (-AsJob): the driver waits for Off itself, with its own
- * deadline, so a guest that ignores the request cannot hang the script.
+ * Asks the guest to shut down through the Shutdown integration service
+ * (hv_utils in the guest); Stop-VM returns once the VM is Off. The driver
+ * runs it with the stop timeout, so a guest that ignores the request costs
+ * that long and is then turned off. (-AsJob would return at once, but the
+ * job dies with this PowerShell process, possibly before it asked.)
  */
 export function shutdownVmScript(id: string): string {
-  return script('shutdown-vm', [findVmById(id), 'if ($null -ne $vm -and [int]$vm.State -ne 3) { $null = Hyper-V\\Stop-VM -VM $vm -Force -AsJob }', `if ($null -ne $vm) { ${VM_ROW} }`]);
+  return script('shutdown-vm', [findVmById(id), 'if ($null -ne $vm -and [int]$vm.State -ne 3) { Hyper-V\\Stop-VM -VM $vm -Force }', `if ($null -ne $vm) { ${VM_ROW} }`]);
 }
 
 /** Pulls the plug. */

@@ -212,6 +212,13 @@ describe('the Hyper-V driver over a scripted PowerShell double', () => {
     assert.ok(a.reports.some((r) => /did not shut down.*turning the VM off/.test(r)));
     assert.equal(windows().calls.filter((c) => c.op === 'turn-off-vm').length, 1);
 
+    // A guest without the Shutdown integration service: Stop-VM fails, the VM is turned off all the same.
+    await driver.start(a);
+    setWindows((s) => s.fail.push({ op: 'shutdown-vm', at: 'Stop-VM', fullyQualifiedErrorId: 'Unspecified,Microsoft.HyperV.PowerShell.Commands.StopVM', exceptionType: 'Microsoft.HyperV.PowerShell.VirtualizationException', times: 1 }));
+    await driver.stop(a, { timeoutMs: 30 });
+    assert.equal(await driver.state(a), 'stopped');
+    assert.ok(a.reports.some((r) => /could not ask the guest to shut down \[Unspecified,Microsoft\.HyperV\.PowerShell\.Commands\.StopVM\]/.test(r)));
+
     await driver.start(a);
     await driver.delete(a);
     w = windows();
