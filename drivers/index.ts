@@ -20,6 +20,7 @@ const LOADERS: Readonly<Record<string, () => Promise<Driver>>> = {
   hyperkit: async () => (await import('./hyperkit/index.ts')).hyperkitDriver,
   virtualbox: async () => (await import('./virtualbox/index.ts')).virtualboxDriver,
   vmware: async () => (await import('./vmware/index.ts')).vmwareDriver,
+  hyperv: async () => (await import('./hyperv/index.ts')).hypervDriver,
 };
 
 /** Each shipped driver's doctor checks, loaded without the driver itself. */
@@ -28,6 +29,7 @@ const CHECK_LOADERS: Readonly<Record<string, () => Promise<readonly Check[]>>> =
   hyperkit: async () => (await import('./hyperkit/checks.ts')).HYPERKIT_CHECKS,
   virtualbox: async () => (await import('./virtualbox/checks.ts')).VIRTUALBOX_CHECKS,
   vmware: async () => (await import('./vmware/checks.ts')).VMWARE_CHECKS,
+  hyperv: async () => (await import('./hyperv/checks.ts')).HYPERV_CHECKS,
 };
 
 /**
@@ -39,12 +41,18 @@ export const DRIVER_ERROR_LOADERS: Readonly<Record<string, () => Promise<unknown
   hyperkit: () => import('./hyperkit/errors.ts'),
   virtualbox: () => import('./virtualbox/errors.ts'),
   vmware: () => import('./vmware/errors.ts'),
+  hyperv: () => import('./hyperv/errors.ts'),
 };
 
 export interface DriverChoice {
   driver: Driver;
   availability: Availability;
   reason: string;
+}
+
+/** Platforms as users call them ("win32" is Node's name for Windows). */
+function platformName(p: NodeJS.Platform): string {
+  return ({ win32: 'Windows', darwin: 'macOS', linux: 'Linux' } as Partial<Record<NodeJS.Platform, string>>)[p] ?? p;
 }
 
 function availabilityText(a: Availability): string {
@@ -105,7 +113,7 @@ export class DriverRegistry {
     const instead = others.length > 0 ? `Drivers in this build that run on ${platform}: ${others.join(', ')}.` : `No driver in this build runs on ${platform}.`;
     if (!(descriptor.name in this.loaders)) return { message: `the ${descriptor.displayName} driver is not part of this build of devcluster`, advice: instead };
     if (!descriptor.platforms.includes(platform)) {
-      return { message: `the ${descriptor.displayName} driver does not run on ${platform} (it runs on ${descriptor.platforms.join(', ')})`, advice: instead };
+      return { message: `the ${descriptor.displayName} driver runs only on ${descriptor.platforms.map(platformName).join(', ')}; this host runs ${platformName(platform)}`, advice: instead };
     }
     return undefined;
   }

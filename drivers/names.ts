@@ -1,5 +1,6 @@
 import type { DriverDescriptor } from './driver.ts';
 import { HYPERKIT_SETTINGS } from './hyperkit/settings.ts';
+import { HYPERV_SETTINGS } from './hyperv/settings.ts';
 import { QEMU_SETTINGS } from './qemu/settings.ts';
 import { VMWARE_SETTINGS } from './vmware/settings.ts';
 
@@ -13,7 +14,7 @@ export type { DriverDescriptor } from './driver.ts';
  * this build ships.
  */
 export const DRIVER_DESCRIPTORS: readonly DriverDescriptor[] = [
-  { name: 'hyperv', displayName: 'Hyper-V', aliases: ['hyper-v'], platforms: ['win32'], priority: { win32: 100 }, settings: [] },
+  { name: 'hyperv', displayName: 'Hyper-V', aliases: ['hyper-v'], platforms: ['win32'], priority: { win32: 100 }, settings: HYPERV_SETTINGS },
   { name: 'hyperkit', displayName: 'HyperKit', aliases: [], platforms: ['darwin'], priority: { darwin: 10 }, settings: HYPERKIT_SETTINGS, legacy: 'HyperKit is unmaintained and runs only on Intel Macs; the QEMU driver (HVF) is recommended on macOS' },
   { name: 'vmware', displayName: 'VMware Workstation / Fusion', aliases: ['vmware-workstation', 'vmware-fusion'], platforms: ['win32', 'linux', 'darwin'], priority: { win32: 60, linux: 50, darwin: 70 }, settings: VMWARE_SETTINGS },
   { name: 'virtualbox', displayName: 'VirtualBox', aliases: ['vbox'], platforms: ['win32', 'linux', 'darwin'], priority: { win32: 50, linux: 40, darwin: 60 }, settings: [] },

@@ -140,7 +140,7 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
     related: [],
   },
   {
-    id: 'HYPERV_NAT_CONFLICT', exitCode: 71, title: 'Windows NAT conflict',
+    id: 'HYPERV_NAT_CONFLICT', exitCode: 73, title: 'Windows NAT conflict',
     pattern: /New-NetNat[\s\S]*(The parameter is incorrect|Windows System Error 87)|MSFT_NetNat[\s\S]*Windows System Error 87/,
     platforms: ['win32'],
     advice: 'Windows supports one NAT network per internal prefix and conflicts with overlapping ones (Docker Desktop, WSL, other tools): list them with `Get-NetNat` and choose a subnet that none of them uses.',
