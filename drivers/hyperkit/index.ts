@@ -4,6 +4,7 @@ import { copyFile, mkdir, readFile, rename, rm, stat, truncate } from 'node:fs/p
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Availability, CrashReport, Driver, DriverContext, GuestAddress, NetworkPlan, StopOptions, VmDetails, VmSpec, VmState } from '../driver.ts';
+import { driverDataStore } from '../driver-data.ts';
 import { ANY_EXIT_CODE, run, tail } from '../../src/host/exec.ts';
 import { processAlive, processCommandLine, provedOurs, readPidFile, spawnDetached, waitForExit } from '../../src/host/process.ts';
 import { logLine } from '../../src/ui/context.ts';
@@ -31,17 +32,9 @@ async function logTail(path: string, lines: number): Promise<string> {
   return tail((await readFile(path, 'latin1').catch(() => '')).replaceAll('\0', ''), lines);
 }
 
-function data(ctx: DriverContext): HyperkitData {
-  return (ctx.state.require().driverData['hyperkit'] ?? {}) as HyperkitData;
-}
-
-async function saveData(ctx: DriverContext, change: (d: HyperkitData) => void): Promise<void> {
-  await ctx.state.update((s) => {
-    const d = (s.driverData['hyperkit'] ?? {}) as HyperkitData;
-    change(d);
-    s.driverData['hyperkit'] = d;
-  });
-}
+const hyperkitData = driverDataStore<HyperkitData>('hyperkit', () => ({}));
+const data = hyperkitData.get;
+const saveData = hyperkitData.update;
 
 function files(ctx: DriverContext) {
   return {
@@ -272,14 +265,12 @@ export function createHyperkitDriver(host: HyperkitHost): Driver {
       await rm(f.disk, { force: true });
       await rm(`${f.disk}.creating`, { force: true });
       await ctx.state.forget('file', f.disk);
-      await ctx.state.update((s) => {
-        delete s.driverData['hyperkit'];
-      });
+      await hyperkitData.clear(ctx);
     },
 
     async state(ctx): Promise<VmState> {
       if ((await ourPid(ctx)) !== undefined) return 'running';
-      const d = ctx.state.state?.driverData['hyperkit'] as HyperkitData | undefined;
+      const d = hyperkitData.peek(ctx);
       const disk = await stat(files(ctx).disk).then(() => true, () => false);
       return disk || d?.vm !== undefined ? 'stopped' : 'absent';
     },

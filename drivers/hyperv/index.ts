@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Availability, CrashReport, Driver, DriverContext, GuestAddress, HostContext, NetworkPlan, StopOptions, VmDetails, VmSpec, VmState } from '../driver.ts';
+import { driverDataStore } from '../driver-data.ts';
 import { tail } from '../../src/host/exec.ts';
 import { readTextIfExists } from '../../src/host/read-if-exists.ts';
 import { provedOurs, spawnDetached } from '../../src/host/process.ts';
@@ -46,17 +47,9 @@ const SERIAL_GIVE_UP_MS = 60_000;
 
 const DOCTOR = 'Run `devcluster doctor --driver hyperv` for details.';
 
-function data(ctx: DriverContext): HypervData {
-  return (ctx.state.require().driverData['hyperv'] ?? {}) as HypervData;
-}
-
-async function saveData(ctx: DriverContext, change: (d: HypervData) => void): Promise<void> {
-  await ctx.state.update((s) => {
-    const d = (s.driverData['hyperv'] ?? {}) as HypervData;
-    change(d);
-    s.driverData['hyperv'] = d;
-  });
-}
+const hypervData = driverDataStore<HypervData>('hyperv', () => ({}));
+const data = hypervData.get;
+const saveData = hypervData.update;
 
 function files(ctx: DriverContext) {
   return {
@@ -328,9 +321,7 @@ export function createHypervDriver(options: HypervDriverOptions): Driver {
       await removeWithRetries(f.vhd, options.fileRetryMs ?? 30_000);
       await ctx.state.forget('file', f.vhd);
       await releaseHypervNetwork(ctx, networkDeps);
-      await ctx.state.update((s) => {
-        delete s.driverData['hyperv'];
-      });
+      await hypervData.clear(ctx);
     },
 
     async state(ctx): Promise<VmState> {

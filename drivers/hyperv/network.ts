@@ -5,7 +5,7 @@ import type { DriverContext, NetworkPlan } from '../driver.ts';
 import { formatCidr, intToIpv4, parseCidr } from '../../src/host/ipv4.ts';
 import { readJsonIfExists, writeJsonAtomic } from '../../src/profile/atomic.ts';
 import { DevclusterError } from '../../src/ui/errors.ts';
-import { networkDir, withNetworkLock } from '../qemu/bridged-registry.ts';
+import { networkDir, withNetworkLock } from '../../src/profile/host-network-lock.ts';
 import { chooseNatSubnet, natConflict, parseHostAddresses, parseNetNats, parseRoutes } from './host-network.ts';
 import {
   DEVCLUSTER_NOTE,

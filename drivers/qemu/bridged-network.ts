@@ -23,7 +23,8 @@ import {
 import type { DnsmasqFiles, FirewallBlocker, HostNet } from './bridged-plan.ts';
 import { formatCidr, parseCidr } from '../../src/host/ipv4.ts';
 import type { Ipv4Net } from '../../src/host/ipv4.ts';
-import { bridgeDir, loadRegistry, reservationsOf, saveRegistry, withNetworkLock } from './bridged-registry.ts';
+import { bridgeDir, loadRegistry, reservationsOf, saveRegistry } from './bridged-registry.ts';
+import { withNetworkLock } from '../../src/profile/host-network-lock.ts';
 import type { BridgeEntry, NetworkRegistry } from './bridged-registry.ts';
 import {
   addAddress,

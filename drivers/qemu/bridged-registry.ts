@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { rm } from 'node:fs/promises';
 import { readJsonIfExists, writeJsonAtomic } from '../../src/profile/atomic.ts';
-import { acquireProfileLock } from '../../src/profile/lock.ts';
+import { networkDir } from '../../src/profile/host-network-lock.ts';
 import { DevclusterError } from '../../src/ui/errors.ts';
 
 /**
@@ -36,10 +36,6 @@ export interface NetworkRegistry {
   nftTable?: { createdAt: string };
   /** Set when devcluster turned net.ipv4.ip_forward on; `previous` is restored by the last user. */
   ipForward?: { previous: string; changedAt: string };
-}
-
-export function networkDir(home: string): string {
-  return join(home, 'network');
 }
 
 export function registryPath(home: string): string {
@@ -77,25 +73,6 @@ export async function saveRegistry(home: string, registry: NetworkRegistry): Pro
     return;
   }
   await writeJsonAtomic(registryPath(home), registry, { mode: 0o600 });
-}
-
-/**
- * Serialises changes to the host's network across devcluster processes (two
- * profiles starting at once share one bridge, one dnsmasq, one nft table).
- * Taken inside the profile lock, never the other way round.
- */
-export async function withNetworkLock<T>(home: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
-  const lock = await acquireProfileLock('host network', join(networkDir(home), 'lock.json'), {
-    command: 'network',
-    wait: true,
-    waitTimeoutMs: 120_000,
-    signal,
-  });
-  try {
-    return await fn();
-  } finally {
-    await lock.release();
-  }
 }
 
 /** Reservations of every profile on a bridge, for dnsmasq. */

@@ -5,6 +5,7 @@ import { run, tail } from '../../src/host/exec.ts';
 import { homePaths } from '../../src/profile/paths.ts';
 import { DevclusterError } from '../../src/ui/errors.ts';
 import type { Availability, CrashReport, Driver, DriverContext, GuestAddress, HostContext, NetworkPlan, StopOptions, VmDetails, VmSpec, VmState } from '../driver.ts';
+import { driverDataStore } from '../driver-data.ts';
 import { acceleratorVerdict } from './accel.ts';
 import { findQemu, qemuArch, requireQemu } from './binaries.ts';
 import { buildQemuArgs, macForProfile } from './command-line.ts';
@@ -33,17 +34,9 @@ interface QemuData {
   startedAt?: string;
 }
 
-function data(ctx: DriverContext): QemuData {
-  return (ctx.state.require().driverData['qemu'] ?? { mode: 'user' }) as QemuData;
-}
-
-async function saveData(ctx: DriverContext, change: (d: QemuData) => void): Promise<void> {
-  await ctx.state.update((s) => {
-    const d = (s.driverData['qemu'] ?? { mode: 'user' }) as QemuData;
-    change(d);
-    s.driverData['qemu'] = d;
-  });
-}
+const qemuData = driverDataStore<QemuData>('qemu', () => ({ mode: 'user' }));
+const data = qemuData.get;
+const saveData = qemuData.update;
 
 function files(ctx: DriverContext) {
   const dir = ctx.paths.dir;
@@ -315,7 +308,7 @@ export const qemuDriver: Driver = {
 
   async state(ctx): Promise<VmState> {
     const f = files(ctx);
-    const d = ctx.state.state?.driverData['qemu'] as QemuData | undefined;
+    const d = qemuData.peek(ctx);
     const pid = await ourQemuPid(f.pidFile);
     if (pid === undefined) {
       const disk = await stat(f.disk).then(() => true, () => false);

@@ -16,6 +16,7 @@ import type { ProfileState } from '../../src/profile/state.ts';
 import { logLine } from '../../src/ui/context.ts';
 import { DevclusterError, isDevclusterError } from '../../src/ui/errors.ts';
 import type { Availability, CrashReport, Driver, DriverContext, GuestAddress, HostContext, NetworkPlan, NetworkRequest, StopOptions, VmDetails, VmSpec, VmState } from '../driver.ts';
+import { driverDataStore } from '../driver-data.ts';
 import { chooseForwards, forwardEndpoints } from '../../src/host/port-forwards.ts';
 import type { PortForwards } from '../../src/host/port-forwards.ts';
 import * as cmd from './commands.ts';
@@ -91,17 +92,9 @@ export function vmName(profile: string): string {
   return `devcluster-${profile}`;
 }
 
-function data(ctx: DriverContext): VBoxData {
-  return (ctx.state.require().driverData['virtualbox'] ?? {}) as VBoxData;
-}
-
-async function saveData(ctx: DriverContext, change: (d: VBoxData) => void): Promise<void> {
-  await ctx.state.update((s) => {
-    const d = (s.driverData['virtualbox'] ?? {}) as VBoxData;
-    change(d);
-    s.driverData['virtualbox'] = d;
-  });
-}
+const vboxData = driverDataStore<VBoxData>('virtualbox', () => ({}));
+const data = vboxData.get;
+const saveData = vboxData.update;
 
 function files(ctx: DriverContext) {
   const baseFolder = join(ctx.paths.dir, 'virtualbox');
@@ -511,9 +504,7 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
       await rm(f.baseFolder, { recursive: true, force: true });
       await ctx.state.forget(VM_RESOURCE, vm);
       await ctx.state.forget('file', f.disk);
-      await ctx.state.update((s) => {
-        delete s.driverData['virtualbox'];
-      });
+      await vboxData.clear(ctx);
     },
 
     async state(ctx): Promise<VmState> {

@@ -3,6 +3,7 @@ import { link, mkdir, readdir, readFile, realpath, rename, rm, stat } from 'node
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Availability, CrashReport, Driver, DriverContext, GuestAddress, HostContext, NetworkPlan, StopOptions, VmDetails, VmSpec, VmState } from '../driver.ts';
+import { driverDataStore } from '../driver-data.ts';
 import { ANY_EXIT_CODE, run, tail } from '../../src/host/exec.ts';
 import { formatMac } from '../../src/host/dhcpd-leases.ts';
 import { formatCidr, intToIpv4 } from '../../src/host/ipv4.ts';
@@ -53,17 +54,9 @@ interface VmwareData {
   guestIp?: string;
 }
 
-function data(ctx: DriverContext): VmwareData {
-  return (ctx.state.state?.driverData['vmware'] ?? {}) as VmwareData;
-}
-
-async function saveData(ctx: DriverContext, change: (d: VmwareData) => void): Promise<void> {
-  await ctx.state.update((s) => {
-    const d = (s.driverData['vmware'] ?? {}) as VmwareData;
-    change(d);
-    s.driverData['vmware'] = d;
-  });
-}
+const vmwareData = driverDataStore<VmwareData>('vmware', () => ({}));
+const data = (ctx: DriverContext): VmwareData => vmwareData.peek(ctx) ?? {};
+const saveData = vmwareData.update;
 
 function files(ctx: DriverContext) {
   const vmDir = join(ctx.paths.dir, 'vm');
@@ -387,9 +380,7 @@ export function createVmwareDriver(host: VmwareHost, exec: Exec = run): Driver {
       if (ctx.state.state !== undefined) {
         await ctx.state.forget('vm', f.vmx);
         await ctx.state.forget('dir', f.vmDir);
-        await ctx.state.update((s) => {
-          delete s.driverData['vmware'];
-        });
+        await vmwareData.clear(ctx);
       }
     },
 
