@@ -3,6 +3,7 @@ import { readFile, realpath, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { writeFileAtomic } from '../profile/atomic.ts';
 import type { FixCommand, Shell } from './types.ts';
+import { psString } from '../host/powershell.ts';
 
 /**
  * Lines users add to their shell startup files (PATH, NO_PROXY), written once
@@ -41,10 +42,6 @@ function dq(s: string): string {
   return `"${s.replace(/(["\\$`])/g, '\\$1')}"`;
 }
 
-function psQuote(s: string): string {
-  return `'${s.replace(/'/g, "''")}'`;
-}
-
 /** The shells whose lines are shown on a platform. */
 export function shellsFor(platform: NodeJS.Platform): ProfileShell[] {
   return platform === 'win32' ? ['powershell'] : ['bash', 'zsh', 'fish'];
@@ -63,7 +60,7 @@ export function pathLines(dir: string, userHome: string, platform: NodeJS.Platfo
         // Run once: the user PATH in the registry applies to every new terminal.
         return {
           shell,
-          run: `[Environment]::SetEnvironmentVariable('Path', ${psQuote(`${dir};`)} + [Environment]::GetEnvironmentVariable('Path', 'User'), 'User')`,
+          run: `[Environment]::SetEnvironmentVariable('Path', ${psString(`${dir};`)} + [Environment]::GetEnvironmentVariable('Path', 'User'), 'User')`,
           elevated: false,
         };
     }
@@ -84,7 +81,7 @@ export function envLines(names: readonly string[], value: string, userHome: stri
         break;
       case 'powershell':
         // Windows variables are case-insensitive: one name is enough.
-        out.push({ shell, run: `[Environment]::SetEnvironmentVariable(${psQuote(names[0] ?? '')}, ${psQuote(value)}, 'User')`, elevated: false });
+        out.push({ shell, run: `[Environment]::SetEnvironmentVariable(${psString(names[0] ?? '')}, ${psString(value)}, 'User')`, elevated: false });
         break;
     }
   }
