@@ -222,6 +222,12 @@ export interface Driver {
   details(ctx: DriverContext): Promise<VmDetails>;
   /** Why the VM is gone or broken, for a wait that watched it die. */
   crashReport(ctx: DriverContext): Promise<CrashReport>;
+  /**
+   * The network mode these settings select, for a driver where more than
+   * features.networkModeSetting decides it (Hyper-V: an existing switch or an
+   * adapter named in their own settings); without it, that setting or the first mode.
+   */
+  networkModeFor?(settings: Readonly<Record<string, unknown>>): string;
   /** For features.registersBaseMedia: whether the hypervisor still holds the base image at `path`, and releases it. */
   baseMedia?: {
     inUse(ctx: HostContext, path: string): Promise<boolean>;

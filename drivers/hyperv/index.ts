@@ -157,6 +157,8 @@ export function createHypervDriver(options: HypervDriverOptions): Driver {
       },
     },
 
+    networkModeFor: (settings) => modeFromSettings(settings),
+
     async available(ctx: HostContext): Promise<Availability> {
       if (options.platform !== 'win32' || ctx.platform !== 'win32') {
         return { status: 'unavailable', reason: `Hyper-V runs only on Windows (Pro, Enterprise or Education); this is ${ctx.platform}`, fix: 'Use --driver=qemu, which runs here.' };

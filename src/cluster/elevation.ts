@@ -8,8 +8,9 @@ const HOW: Readonly<Record<Elevation, string>> = {
   'hyperv-administrators': 'add your account to the "Hyper-V Administrators" group (then sign out and in), or run as Administrator',
 };
 
-/** The network mode a new VM gets from the settings: the driver's mode setting, else its first mode. */
+/** The network mode a new VM gets from the settings: the driver's own answer, its mode setting, else its first mode. */
 export function networkMode(driver: Driver, settings: Readonly<Record<string, unknown>>): string {
+  if (driver.networkModeFor !== undefined) return driver.networkModeFor(settings);
   const key = driver.info.features.networkModeSetting;
   const modes = Object.keys(driver.info.features.networkModes);
   const chosen = key === undefined ? undefined : settings[key];
