@@ -52,15 +52,23 @@ export function parseNetworking(text: string, source: string, vnet = 8): Vmnet8 
 
 /**
  * Windows' %ProgramData%\VMware\vmnetnat.conf, an INI file whose [host]
- * section names the NAT device and its gateway address with the prefix:
+ * section names the NAT device and its gateway address. VMware's reference
+ * for the file: `ip` "can be followed by a slash and the number of bits in
+ * the subnet", and `netmask` is its own parameter, which is what the
+ * installer writes:
  *
  *     [host]
- *     ip = 192.168.79.2/24
+ *     ip = 192.168.79.2
+ *     netmask = 255.255.255.0
  *     device = VMnet8
+ *
+ * A bare `ip` is never taken as a /32 (every guest address would then be
+ * "outside vmnet8"): without a prefix or a netmask the subnet is unknown.
  */
 export function parseVmnetNatConf(text: string, source: string): Vmnet8 | undefined {
   let section = '';
   let ip: string | undefined;
+  let netmask: string | undefined;
   let device: string | undefined;
   for (const raw of text.split(/\r?\n/)) {
     const line = raw.replace(/[#;].*$/, '').trim();
@@ -73,10 +81,13 @@ export function parseVmnetNatConf(text: string, source: string): Vmnet8 | undefi
     if (kv === null || section !== 'host') continue;
     const key = (kv[1] as string).toLowerCase();
     if (key === 'ip') ip = kv[2];
+    if (key === 'netmask') netmask = kv[2];
     if (key === 'device') device = kv[2];
   }
   if (ip === undefined && device === undefined) return undefined;
-  const net = ip === undefined ? undefined : parseCidr(ip);
+  const prefix = netmask === undefined ? undefined : prefixOf(netmask.trim());
+  const cidr = ip === undefined ? undefined : ip.includes('/') ? ip : prefix === undefined ? undefined : `${ip.trim()}/${prefix}`;
+  const net = cidr === undefined ? undefined : parseCidr(cidr);
   return { ...(net === undefined ? {} : { subnet: net }), nat: device === undefined || /^vmnet8$/i.test(device), dhcp: true, source };
 }
 

@@ -209,6 +209,16 @@ describe('vmnet8 configuration', () => {
     assert.equal(parseVmnetNatConf('[udp]\r\ntimeout = 30\r\n', 'x'), undefined);
     assert.equal(parseVmnetNatConf('[host]\nip = 192.168.5.2/24\ndevice = VMnet2\n', 'x')?.nat, false);
   });
+
+  test('vmnetnat.conf as the installer writes it: ip without a prefix, netmask on its own line', () => {
+    const n = parseVmnetNatConf(fx('vmnetnat-netmask.conf'), 'vmnetnat.conf');
+    assert.equal(formatCidr(n?.subnet ?? { base: 0, prefix: 0 }), '192.168.174.0/24');
+    assert.equal(n?.nat, true);
+    // A bare address is not a /32: that would put every guest "outside vmnet8" and no address would ever be taken.
+    const bare = parseVmnetNatConf('[host]\r\nip = 192.168.174.2\r\ndevice = vmnet8\r\n', 'x');
+    assert.equal(bare?.subnet, undefined);
+    assert.equal(bare?.nat, true);
+  });
 });
 
 describe('VMDK child disks', () => {
