@@ -4,7 +4,7 @@ import type { Check, CheckContext, CheckOutcome, FixCommand } from '../../src/do
 import { WINDOWS_QUERIES } from '../../src/doctor/windows-queries.ts';
 import { ANY_EXIT_CODE } from '../../src/host/exec.ts';
 import { powershellJson } from '../../src/host/powershell.ts';
-import { defaultVmwareHost, findVmrun, productFor, productName, readRegistryValue, REGISTRY_LOCATIONS } from './host.ts';
+import { defaultVmwareHost, findVmrun, productFor, productName, readRegistryValue, REGISTRY_LOCATIONS, unsupportedArch } from './host.ts';
 import type { VmrunSearch, VmwareHost } from './host.ts';
 import { describeVmnet8, readVmnet8 } from './network.ts';
 import type { Vmnet8 } from './network.ts';
@@ -109,6 +109,8 @@ export function vmwareChecks(hostOf: (ctx: CheckContext) => VmwareHost): readonl
     async run(ctx) {
       const host = hostOf(ctx);
       const name = productName(host.platform);
+      const arch = unsupportedArch(host.platform, ctx.host.arch);
+      if (arch !== undefined) return fail(arch, { fix: { description: 'Use the QEMU driver, which runs arm64 guests on Apple silicon.', commands: [QEMU_INSTEAD] } });
       const f = await found(ctx);
       if (f.search.found === undefined) {
         return fail(`vmrun was not found (looked at ${f.search.tried.join('; ')})`, {

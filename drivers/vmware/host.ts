@@ -23,6 +23,8 @@ export interface LeaseFile {
 
 export interface VmwareHost {
   platform: NodeJS.Platform;
+  /** The host CPU (process.arch); the images are x86_64, which Fusion on Apple silicon cannot run. */
+  arch?: string;
   env: NodeJS.ProcessEnv;
   /** Searched after PATH and the registry, in order. */
   installDirs: readonly string[];
@@ -36,6 +38,13 @@ export function productFor(platform: NodeJS.Platform): VmwareProduct {
   return platform === 'darwin' ? 'fusion' : 'ws';
 }
 
+/** Why this host cannot run the driver's x86_64 guests, or undefined. */
+export function unsupportedArch(platform: NodeJS.Platform, arch: string | undefined): string | undefined {
+  return platform === 'darwin' && arch === 'arm64'
+    ? 'this Mac has Apple silicon (arm64): VMware Fusion there runs only arm64 guests, and devcluster\'s VMware images (photon-5 VMDK) are x86_64'
+    : undefined;
+}
+
 export function productName(platform: NodeJS.Platform): string {
   return platform === 'darwin' ? 'VMware Fusion' : 'VMware Workstation';
 }
@@ -45,13 +54,14 @@ function programData(env: NodeJS.ProcessEnv): string {
 }
 
 /** The real host's layout for a platform. */
-export function defaultVmwareHost(platform: NodeJS.Platform = process.platform, env: NodeJS.ProcessEnv = process.env): VmwareHost {
+export function defaultVmwareHost(platform: NodeJS.Platform = process.platform, env: NodeJS.ProcessEnv = process.env, arch: string = process.arch): VmwareHost {
   if (platform === 'win32') {
     const data = win32.join(programData(env), 'VMware');
     const pf86 = env['ProgramFiles(x86)'] ?? 'C:\\Program Files (x86)';
     const pf = env['ProgramFiles'] ?? 'C:\\Program Files';
     return {
       platform,
+      arch,
       env,
       installDirs: [win32.join(pf86, 'VMware', 'VMware Workstation'), win32.join(pf, 'VMware', 'VMware Workstation')],
       networkConfig: win32.join(data, 'vmnetnat.conf'),
@@ -62,6 +72,7 @@ export function defaultVmwareHost(platform: NodeJS.Platform = process.platform, 
     const prefs = '/Library/Preferences/VMware Fusion';
     return {
       platform,
+      arch,
       env,
       installDirs: ['/Applications/VMware Fusion.app/Contents/Library', '/Applications/VMware Fusion.app/Contents/Public'],
       networkConfig: posix.join(prefs, 'networking'),
@@ -74,6 +85,7 @@ export function defaultVmwareHost(platform: NodeJS.Platform = process.platform, 
   }
   return {
     platform,
+    arch,
     env,
     installDirs: ['/usr/bin', '/usr/local/bin'],
     networkConfig: '/etc/vmware/networking',

@@ -9,7 +9,7 @@ import { formatMac } from '../../src/host/dhcpd-leases.ts';
 import { formatCidr, intToIpv4 } from '../../src/host/ipv4.ts';
 import { writeFileAtomic } from '../../src/profile/atomic.ts';
 import { DevclusterError, isDevclusterError } from '../../src/ui/errors.ts';
-import { defaultVmwareHost, findVdiskManager, findVmrun, leaseFilesFor, productFor, productName } from './host.ts';
+import { defaultVmwareHost, findVdiskManager, findVmrun, leaseFilesFor, productFor, productName, unsupportedArch } from './host.ts';
 import type { Exec, VmwareHost } from './host.ts';
 import { findVmnetLease, inVmnet8, readVmnet8 } from './network.ts';
 import { deltaDiskBytes, descriptorPathProblem, readSparseDisk } from './vmdk.ts';
@@ -227,6 +227,8 @@ export function createVmwareDriver(host: VmwareHost, exec: Exec = run): Driver {
 
     async available(ctx: HostContext): Promise<Availability> {
       if (!['win32', 'linux', 'darwin'].includes(ctx.platform)) return { status: 'unavailable', reason: `VMware runs on Windows, Linux and macOS; this is ${ctx.platform}` };
+      const arch = unsupportedArch(host.platform, host.arch);
+      if (arch !== undefined) return { status: 'unavailable', reason: arch, fix: 'Use --driver=qemu, which runs arm64 guests on Apple silicon.' };
       const setting = String(ctx.settings['vmware-vmrun'] ?? 'auto');
       const search = await findVmrun(setting, host, exec);
       if (search.found === undefined) {

@@ -113,6 +113,9 @@ describe('the VMware driver over scripted doubles', { skip }, () => {
     const player = await withDouble('VMRUN_DOUBLE_PLAYER', () => driverFor().available(ctx));
     assert.equal(player.status, 'unavailable');
     assert.match(player.status === 'unavailable' ? `${player.reason} ${player.fix ?? ''}` : '', /Player.*Workstation Pro/s);
+    const appleSilicon = await driverFor({ ...host, platform: 'darwin', arch: 'arm64' }).available(ctx);
+    assert.equal(appleSilicon.status, 'unavailable');
+    assert.match(appleSilicon.status === 'unavailable' ? `${appleSilicon.reason} ${appleSilicon.fix ?? ''}` : '', /Apple silicon.*x86_64.*--driver=qemu/s);
   });
 
   test('ensureNetwork: a static MAC in VMware\'s range, kept, and vmnet8\'s subnet from its configuration', async () => {

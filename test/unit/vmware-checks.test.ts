@@ -90,6 +90,18 @@ describe('VMWARE_NOT_INSTALLED', () => {
     assert.deepEqual(r.related, ['kubernetes/minikube#11307', 'kubernetes/minikube#18088']);
   });
 
+  test('a Mac with Apple silicon fails before vmrun is looked for: the images are x86_64', async () => {
+    const bin = await vmwareBin();
+    const exec = execWith(bin, {});
+    const ctx = testContext({ host: { platform: 'darwin', arch: 'arm64' }, driver: 'vmware', exec, env: { PATH: bin } });
+    const r = await check('VMWARE_NOT_INSTALLED', ctx, { networkConfig: NET });
+    assert.equal(r.status, 'fail');
+    assert.match(r.summary, /Apple silicon \(arm64\).*x86_64/);
+    assert.match(r.fix?.description ?? '', /QEMU driver/);
+    const intel = testContext({ host: { platform: 'darwin', arch: 'x64' }, driver: 'vmware', exec, env: { PATH: bin } });
+    assert.equal((await check('VMWARE_NOT_INSTALLED', intel, { networkConfig: NET })).status, 'pass');
+  });
+
   test('a Workstation older than the hardware version the driver writes fails', async () => {
     const bin = await vmwareBin({ version: 'vmware-v-player.txt' });
     const r = await check('VMWARE_NOT_INSTALLED', context('linux', execWith(bin, {}), bin), { networkConfig: NET });
