@@ -105,14 +105,16 @@ export function summaryLine(out: Output, report: DoctorReport, includeMuted: boo
   const parts: string[] = [];
   if (s.fail > 0) parts.push(plural(s.fail, 'problem'));
   if (s.warn > 0) parts.push(plural(s.warn, 'warning'));
-  let text = parts.length === 0 ? 'No problems found.' : parts.join(', ');
+  // Checks that were all skipped (named ones that do not apply here) found nothing, and say so.
+  const nothingRan = s.pass === 0 && s.fail === 0 && s.warn === 0 && s.error === 0 && s.skip > 0;
+  let text = parts.length > 0 ? parts.join(', ') : nothingRan ? 'No check applied here, so nothing was checked.' : 'No problems found.';
   if (s.fixable > 0) text += `; ${s.fixable} can be fixed automatically: devcluster doctor --fix`;
   else if (parts.length > 0) text += '.';
   const extra: string[] = [];
   if (s.error > 0) extra.push(`${plural(s.error, 'check')} could not run`);
   if (s.muted > 0) extra.push(`${plural(s.muted, 'muted warning')}${includeMuted ? '' : ' hidden (--include-muted shows them)'}`);
   if (extra.length > 0) text += ` (${extra.join('; ')})`;
-  const symbol = s.fail > 0 ? out.paint('red', out.unicode ? '✗' : 'X') : s.warn > 0 ? out.paint('yellow', '!') : out.paint('green', out.symbols.ok);
+  const symbol = s.fail > 0 ? out.paint('red', out.unicode ? '✗' : 'X') : s.warn > 0 ? out.paint('yellow', '!') : nothingRan ? out.symbols.skip : out.paint('green', out.symbols.ok);
   return `${symbol} ${text}`;
 }
 

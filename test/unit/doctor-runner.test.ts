@@ -209,6 +209,9 @@ describe('text output', () => {
     assert.equal(summaryLine(cap.out, clean, false), '✓ No problems found. (1 check could not run; 2 muted warnings hidden (--include-muted shows them))');
     const warnOnly = { ...r, summary: { ...r.summary, fail: 0, warn: 2, fixable: 0, muted: 0, error: 0 } };
     assert.equal(summaryLine(cap.out, warnOnly, false), '! 2 warnings.');
+    // Named checks that all do not apply here checked nothing: that is not "no problems".
+    const allSkipped = { ...r, summary: { ...r.summary, pass: 0, fail: 0, warn: 0, error: 0, fixable: 0, muted: 0, skip: 2 } };
+    assert.equal(summaryLine(cap.out, allSkipped, false), '- No check applied here, so nothing was checked.');
   });
 
   test('JSON data drops the apply function and says the fix is automatic', async () => {
