@@ -370,9 +370,19 @@ export function createVmwareDriver(host: VmwareHost, exec: Exec = run): Driver {
           await driver.kill(ctx);
           // deleteVM removes the files a .vmx names; this one names no disk or CD-ROM, so the shared base and ISOs are never touched.
           const kept = [...parseVmx(await readFile(f.vmx, 'utf8'))].filter(([k]) => !/^(scsi|sata|ide|nvme)\d+:\d+\./.test(k));
-          await writeFileAtomic(f.vmx, renderVmx(kept));
-          const r = await vmrun(ctx, vmrunArgs.deleteVM(product, f.vmx), 120_000);
-          if (r.exitCode !== 0) ctx.report(`vmrun deleteVM: ${vmrunError(r.stdout, r.stderr)}; removing the VM's files directly`, 'warn');
+          let stripped: string | undefined;
+          try {
+            stripped = renderVmx(kept);
+          } catch (e) {
+            ctx.report(`the .vmx cannot be rewritten without its disks (${e instanceof Error ? e.message : String(e)}): removing the VM's files without vmrun deleteVM`, 'warn');
+          }
+          if (stripped !== undefined) {
+            await writeFileAtomic(f.vmx, stripped);
+            // A snapshot taken in VMware's window lists disk.vmdk (whose parent is the shared base) in the .vmsd: deleteVM must not see it either.
+            for (const name of await readdir(f.vmDir).catch(() => [] as string[])) if (/\.vmsd$/i.test(name)) await rm(join(f.vmDir, name), { force: true });
+            const r = await vmrun(ctx, vmrunArgs.deleteVM(product, f.vmx), 120_000);
+            if (r.exitCode !== 0) ctx.report(`vmrun deleteVM: ${vmrunError(r.stdout, r.stderr)}; removing the VM's files directly`, 'warn');
+          }
         } else {
           ctx.report(`vmrun is not installed any more: removing the VM's files (${f.vmDir}) without it`, 'warn');
         }

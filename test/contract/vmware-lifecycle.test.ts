@@ -234,6 +234,8 @@ describe('the VMware driver over scripted doubles', { skip }, () => {
     assert.deepEqual(await d.details(ctx), {}, 'no accelerator for a VM that does not run');
 
     const base = basePath(imageDisk, 16);
+    // A snapshot taken in VMware's window: the .vmsd names disk.vmdk, whose parent is the shared base.
+    writeFileSync(vmx.replace(/\.vmx$/, '.vmsd'), '.encoding = "UTF-8"\nsnapshot.numSnapshots = "1"\nsnapshot0.uid = "1"\nsnapshot0.disk0.fileName = "disk.vmdk"\nsnapshot0.disk0.node = "scsi0:0"\n');
     const x = calls().length;
     await d.delete(ctx);
     assert.deepEqual(callsSince(x), [['-T', 'ws', 'list'], ['-T', 'ws', 'deleteVM', vmx]]);
@@ -245,6 +247,19 @@ describe('the VMware driver over scripted doubles', { skip }, () => {
     assert.deepEqual(ctx.state.require().resources, []);
     assert.equal(ctx.state.require().driverData['vmware'], undefined);
     await d.delete(ctx);
+  });
+
+  test('a .vmx that cannot be rewritten without its disks is not handed to deleteVM; delete still removes the VM folder', async () => {
+    const d = driverFor();
+    const ctx = await context('odd-vmx');
+    await d.create(ctx, spec);
+    writeFileSync(vmxOf(ctx), `${readFileSync(vmxOf(ctx), 'utf8')}key with spaces = "x"\n`);
+    const x = calls().length;
+    await d.delete(ctx);
+    assert.deepEqual(callsSince(x), [['-T', 'ws', 'list']], 'no deleteVM with a .vmx that still names the disk');
+    assert.equal(existsSync(join(ctx.paths.dir, 'vm')), false);
+    assert.ok(existsSync(basePath(imageDisk, 16)), 'the shared base survives');
+    assert.ok(ctx.reports.some((r) => /cannot be rewritten without its disks/.test(r)), ctx.reports.join('\n'));
   });
 
   test('no VMware Tools: the address comes from the ISC leases (CRLF); a bridge address from Tools is passed over', async () => {
