@@ -17,7 +17,7 @@ import { missingRight, parsePresence, parseRights, hypervPresenceScript, rightsS
 import type { Rights } from './rights.ts';
 import { createRunner } from './runner.ts';
 import type { HypervHost, Runner } from './runner.ts';
-import { createDiskScript, createVmScript, removeVmScript, resumeVmScript, shutdownVmScript, startVmScript, turnOffVmScript, vmAddressScript, vmStateScript } from './vm-scripts.ts';
+import { createDiskScript, createVmScript, findOwnVmScript, removeVmScript, resumeVmScript, shutdownVmScript, startVmScript, turnOffVmScript, vmAddressScript, vmStateScript } from './vm-scripts.ts';
 import './errors.ts';
 
 export type { HypervHost } from './runner.ts';
@@ -310,15 +310,21 @@ export function createHypervDriver(options: HypervDriverOptions): Driver {
     async delete(ctx) {
       const f = files(ctx);
       const d = ctx.state.state === undefined ? {} : data(ctx);
-      if (d.vmId !== undefined) {
-        await run(removeVmScript(d.vmId), { signal: ctx.signal, timeoutMs: 180_000 });
+      const name = vmName(ctx.profile);
+      let ids = d.vmId === undefined ? [] : [d.vmId];
+      // A create stopped between New-VM and saving the Id left a registered VM that only its name and folder identify.
+      if (ids.length === 0 && (ctx.state.state?.resources ?? []).some((r) => r.kind === 'hyperv-vm' && r.id === name)) {
+        ids = parseVms(await run(findOwnVmScript(name, f.vmDir), { signal: ctx.signal })).map((v) => v.id);
+      }
+      for (const id of ids) {
+        await run(removeVmScript(id), { signal: ctx.signal, timeoutMs: 180_000 });
         const deadline = Date.now() + 60_000;
-        while ((await vm(ctx)) !== undefined) {
-          if (Date.now() >= deadline) throw new DevclusterError('HYPERV_STOP_TIMEOUT', `the VM ${d.vmId} is still registered after Remove-VM`, { advice: 'Remove it in Hyper-V Manager, then run `devcluster delete` again.' });
+        while (parseVms(await run(vmStateScript(id), { signal: ctx.signal })).length > 0) {
+          if (Date.now() >= deadline) throw new DevclusterError('HYPERV_STOP_TIMEOUT', `the VM ${id} is still registered after Remove-VM`, { advice: 'Remove it in Hyper-V Manager, then run `devcluster delete` again.' });
           await sleep(pollMs);
         }
       }
-      await ctx.state.forget('hyperv-vm', vmName(ctx.profile));
+      await ctx.state.forget('hyperv-vm', name);
       await removeWithRetries(f.vmDir, options.fileRetryMs ?? 30_000);
       await removeWithRetries(f.vhd, options.fileRetryMs ?? 30_000);
       await ctx.state.forget('file', f.vhd);

@@ -18,7 +18,7 @@ import {
   setHostAddressScript,
 } from './network-scripts.ts';
 import { hypervPresenceScript, rightsScript } from './rights.ts';
-import { createDiskScript, createVmScript, removeVmScript, resumeVmScript, shutdownVmScript, startVmScript, turnOffVmScript, vmAddressScript, vmStateScript } from './vm-scripts.ts';
+import { createDiskScript, createVmScript, findOwnVmScript, removeVmScript, resumeVmScript, shutdownVmScript, startVmScript, turnOffVmScript, vmAddressScript, vmStateScript } from './vm-scripts.ts';
 
 /**
  * Every script the Hyper-V driver can generate, for the contract tests:
@@ -82,6 +82,7 @@ export function everyHypervScript(values: HypervScriptValues): { name: string; s
     { name: 'create-disk', script: createDiskScript(vm), userValues: [v.vhdPath, v.baseVhdPath] },
     { name: 'create-vm', script: createVmScript({ ...vm, secureBoot: false }), userValues: [v.vmName, v.vmDir, v.vhdPath, v.switchName, v.seedIso, ...v.dataIsos, v.pipe] },
     { name: 'create-vm (secure boot, Microsoft UEFI CA)', script: createVmScript({ ...vm, secureBoot: true }), userValues: [v.vmName, v.vmDir, v.vhdPath, v.switchName, v.seedIso, ...v.dataIsos, v.pipe] },
+    { name: 'find-own-vm', script: findOwnVmScript(v.vmName, v.vmDir), userValues: [v.vmName, v.vmDir] },
     { name: 'vm-state', script: vmStateScript(v.vmId), userValues: [] },
     { name: 'start-vm', script: startVmScript(v.vmId), userValues: [] },
     { name: 'resume-vm', script: resumeVmScript(v.vmId), userValues: [] },

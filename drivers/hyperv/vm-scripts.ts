@@ -44,6 +44,20 @@ export function createDiskScript(v: Pick<CreateVmValues, 'vhdPath' | 'baseVhdPat
   ]);
 }
 
+/** A VM of this name whose configuration lives in the profile's folder: ours, even before its Id was saved. */
+function ownVmTest(name: string, dir: string): string {
+  return `$_.Name -eq ${q(name)} -and ([string]$_.Path).StartsWith(${q(dir)}, [System.StringComparison]::OrdinalIgnoreCase)`;
+}
+
+/**
+ * Our VMs by name and folder, for a delete after a create that stopped
+ * between New-VM and saving the Id: without it that VM stays registered
+ * while delete removes its files.
+ */
+export function findOwnVmScript(name: string, dir: string): string {
+  return script('find-own-vm', [`Hyper-V\\Get-VM | ${WHERE} { ${ownVmTest(name, dir)} } | ${FOREACH} { $vm = $_; ${VM_ROW} }`]);
+}
+
 /**
  * The VM, Generation 2, configured completely. A VM of this name whose
  * configuration lives in our directory is ours from an interrupted run and
@@ -52,7 +66,7 @@ export function createDiskScript(v: Pick<CreateVmValues, 'vhdPath' | 'baseVhdPat
  */
 export function createVmScript(v: CreateVmValues): string {
   const lines = [
-    `$vm = @(Hyper-V\\Get-VM | ${WHERE} { $_.Name -eq ${q(v.name)} -and ([string]$_.Path).StartsWith(${q(v.dir)}, [System.StringComparison]::OrdinalIgnoreCase) }) | ${SELECT} -First 1`,
+    `$vm = @(Hyper-V\\Get-VM | ${WHERE} { ${ownVmTest(v.name, v.dir)} }) | ${SELECT} -First 1`,
     `$switch = @(Hyper-V\\Get-VMSwitch | ${WHERE} { $_.Id -eq ${guid(v.switchId)} }) | ${SELECT} -First 1`,
     `if ($null -eq $switch) { throw [System.Management.Automation.ItemNotFoundException]::new('the virtual switch ' + ${q(v.switchName)} + ' is gone') }`,
     'if ($null -eq $vm) {',

@@ -278,6 +278,22 @@ describe('the Hyper-V driver over a scripted PowerShell double', () => {
     assert.deepEqual(windows().vms, []);
   });
 
+  test('create stopped after New-VM, before its Id was saved: delete still unregisters that VM (found by name and folder) before removing its files', async () => {
+    host((s) => {
+      s.fail.push({ op: 'create-vm', at: 'Set-VM', fullyQualifiedErrorId: 'OperationFailed,Microsoft.HyperV.PowerShell.Commands.SetVM', exceptionType: 'Microsoft.HyperV.PowerShell.VirtualizationException', times: 1 });
+      s.vms.push({ id: '99999999-9999-4999-8999-999999999999', name: 'devcluster-crashed', path: 'D:\\VMs\\someone-else', state: 2, vhd: 'D:\\x.vhdx', mac: '00155D000001', switchId: DEFAULT_SWITCH_ID, memoryBytes: 1 << 30, cpus: 1, dvds: [], com1: '', secureBoot: true, automaticCheckpoints: true, snapshots: [], ipAddresses: [] });
+    });
+    const ctx = await context('crashed');
+    const plan = await driver.ensureNetwork(ctx, { ports: [] });
+    await rejectsWith(driver.create(ctx, { ...spec, network: plan }), 'POWERSHELL_SCRIPT_FAILED', /SetVM/);
+    assert.equal(windows().vms.length, 2, 'New-VM ran');
+    assert.equal((ctx.state.require().driverData['hyperv'] as { vmId?: string }).vmId, undefined, 'the Id was never saved');
+    await driver.delete(ctx);
+    assert.deepEqual(windows().vms.map((v) => v.id), ['99999999-9999-4999-8999-999999999999'], 'ours unregistered, the same-named VM elsewhere left alone');
+    assert.ok(windows().calls.some((c) => c.op === 'find-own-vm'));
+    assert.deepEqual(ctx.state.require().resources, []);
+  });
+
   test('a create script too long for a command line reaches PowerShell as a BOM\'d .ps1 with -File, removed afterwards', async () => {
     host();
     const scripts = join(dir, 'ps-temp');
@@ -422,6 +438,37 @@ describe('the Hyper-V driver over a scripted PowerShell double', () => {
     await driver.delete(ctx);
     assert.deepEqual(windows().switches.map((s) => s.name).sort(), ['LAN', 'Standardväxel']);
     await rejectsWith(driver.ensureNetwork(await context('noad', { 'hyperv-external-adapter': 'Ethernet 9' }), { ports: [] }), 'HYPERV_ADAPTER_NOT_FOUND', /"Ethernet 9"/);
+  });
+
+  test('External: a switch the user bound to the adapter after ours was removed by hand is used but never removed; ours made again keeps every profile', async () => {
+    host();
+    const adapter = { 'hyperv-external-adapter': 'Ethernet' };
+    const a = await context('exta', adapter);
+    const b = await context('extb', adapter);
+    await driver.ensureNetwork(a, { ports: [] });
+    await driver.ensureNetwork(b, { ports: [] });
+    // The user removes devcluster's switch and binds their own to the adapter.
+    setWindows((s) => {
+      s.switches = s.switches.filter((x) => x.name !== 'devcluster-external');
+      s.switches.push({ id: '5b6c7d8e-9f0a-4b1c-8d2e-3f4a5b6c7d8e', name: 'Mine', type: 2, notes: '', adapterDescription: 'Intel(R) Ethernet Connection (7) I219-LM', adapterGuid: '{7C1D2E3F-4A5B-4C6D-8E9F-0A1B2C3D4E5F}' });
+    });
+    await driver.ensureNetwork(a, { ports: [] });
+    assert.ok(a.reports.some((r) => /"Mine".*delete leaves it/.test(r)));
+    await driver.delete(a);
+    await driver.delete(b);
+    assert.ok(windows().switches.some((x) => x.name === 'Mine'), "the user's switch survived both deletes");
+    // The user's switch gone too: devcluster makes one again, and it is removed only by the last of its profiles.
+    setWindows((s) => (s.switches = s.switches.filter((x) => x.name !== 'Mine')));
+    const c = await context('extc', adapter);
+    const d = await context('extd', adapter);
+    await driver.ensureNetwork(c, { ports: [] });
+    await driver.ensureNetwork(d, { ports: [] });
+    setWindows((s) => (s.switches = s.switches.filter((x) => x.name !== 'devcluster-external')));
+    await driver.ensureNetwork(c, { ports: [] });
+    await driver.delete(c);
+    assert.ok(windows().switches.some((x) => x.name === 'devcluster-external'), 'still used by extd');
+    await driver.delete(d);
+    assert.ok(!windows().switches.some((x) => x.name === 'devcluster-external'));
   });
 
   test('delete retries files Hyper-V still holds, then says who holds them; a later delete finishes the job', async () => {
