@@ -365,15 +365,23 @@ async function ensureExternal(s: Session, mac: string): Promise<NetworkData> {
   const key = `switch:${EXTERNAL_SWITCH}:${(stringField(row, 'InterfaceGuid') ?? '').toUpperCase()}`;
   const known = s.registry.entries[key];
   if (bound !== undefined) {
-    if (known !== undefined && known.id === bound.id) await use(s, key, known);
-    else if (known !== undefined) {
-      known.id = bound.id;
-      await use(s, key, known);
+    if (known === undefined) return { mode: 'external', switchId: bound.id, switchName: bound.name, mac, uses: [] };
+    // Ours only if it has the Id we recorded, or a crash left our entry pending and the switch bears our note; any other
+    // switch on the adapter (ours removed by hand, the user's own made since) is used but never removed by delete.
+    const ours = known.id === bound.id || (known.id === undefined && bound.notes === DEVCLUSTER_NOTE);
+    if (!ours && known.createdByDevcluster) {
+      s.ctx.report(`using the External switch "${bound.name}" now bound to that adapter (not the one devcluster made: delete leaves it)`);
+      known.createdByDevcluster = false;
     }
-    return { mode: 'external', switchId: bound.id, switchName: bound.name, mac, uses: known === undefined ? [] : [key] };
+    known.id = bound.id;
+    await use(s, key, known);
+    return { mode: 'external', switchId: bound.id, switchName: bound.name, mac, uses: [key] };
   }
   await s.deps.requireAdministrator(`creating an External switch on "${wanted}"`);
-  const entry = fresh('switch', { name: EXTERNAL_SWITCH });
+  // A recorded switch that is gone is made again for the same users: a fresh entry would drop the other profiles.
+  const entry = known ?? fresh('switch', { name: EXTERNAL_SWITCH });
+  entry.createdByDevcluster = true;
+  delete entry.id;
   await use(s, key, entry);
   s.ctx.report(`creating the External switch "${EXTERNAL_SWITCH}" on "${stringField(row, 'Name') ?? wanted}" (the host's connection drops for a few seconds)`);
   const created = parseVmSwitches(await s.deps.run(newExternalSwitchScript(EXTERNAL_SWITCH, stringField(row, 'InterfaceDescription') ?? wanted), { signal: s.ctx.signal }))[0];
