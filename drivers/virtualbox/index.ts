@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, realpath, rm } from 'node:fs/promises';
 import { arch as hostArch } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -42,7 +42,8 @@ export interface VBoxData {
   /** NIC1 (NAT) and NIC2 (host-only), 12 upper-case hex digits as VirtualBox writes them. */
   macs?: [string, string];
   forwards?: PortForwards;
-  hostOnly?: HostOnlyAttachment & HostOnlyAddresses;
+  /** guid: a legacy adapter's identity; its name alone is reused by VirtualBox once an adapter is removed ("#2" on Windows, vboxnet0). */
+  hostOnly?: HostOnlyAttachment & HostOnlyAddresses & { guid?: string };
   disk?: string;
   base?: string;
   /** Set once every step of create succeeded; a VM without it is rebuilt. */
@@ -178,7 +179,7 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
   function stillThere(h: VBoxData['hostOnly'], l: Awaited<ReturnType<typeof listings>>): boolean {
     if (h === undefined) return false;
     if (h.kind === 'hostonlynet') return l.nets.some((n) => n.name === h.name);
-    return l.ifs.some((i) => i.name === h.name && i.ip === h.hostIp);
+    return l.ifs.some((i) => sameAdapter(i, h) && i.ip === h.hostIp);
   }
 
   async function createHostOnly(ctx: DriverContext, vbm: VBoxManage, target: VBoxTarget, macs: [string, string]): Promise<NonNullable<VBoxData['hostOnly']>> {
@@ -196,12 +197,17 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
     }
     const a = addressesOf(choice.net);
     if (cmd.usesHostOnlyNet(target)) {
-      const name = vmName(ctx.profile);
-      await ctx.state.record(HOSTONLYNET_RESOURCE, name, { subnet: a.subnet });
-      if (!l.nets.some((n) => n.name === name)) {
-        // One address in the range: vmnet's DHCP server can only give the guest this one.
-        await vbm.run(['hostonlynet', 'add', '--name', name, '--netmask', a.netmask, '--lower-ip', a.guestIp, '--upper-ip', a.guestIp, '--enable']);
+      // Named after its subnet too: a network left by an interrupted start (or another DEVCLUSTER_HOME's profile of
+      // the same name) occupies its subnet, so the new one gets another name instead of being mistaken for it.
+      const name = hostOnlyNetName(ctx.profile, a.subnet);
+      if (l.nets.some((n) => n.name === name)) {
+        throw new DevclusterError('VBOX_HOSTONLY_FAILED', `VirtualBox already has a host-only network named ${name}, which this profile did not create`, {
+          advice: `Remove it if nothing uses it (VBoxManage hostonlynet remove --name ${name}), or use another profile name (-p).`,
+        });
       }
+      await ctx.state.record(HOSTONLYNET_RESOURCE, name, { subnet: a.subnet });
+      // One address in the range: vmnet's DHCP server can only give the guest this one.
+      await vbm.run(['hostonlynet', 'add', '--name', name, '--netmask', a.netmask, '--lower-ip', a.guestIp, '--upper-ip', a.guestIp, '--enable']);
       return { kind: 'hostonlynet', name, ...a };
     }
     // Recorded by subnet before it exists: VirtualBox names the adapter only when it creates it.
@@ -231,9 +237,10 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
       });
     }
     const adapter = name;
+    const guid = parseHostOnlyIfs((await vbm.run(['list', 'hostonlyifs'])).stdout).find((i) => i.name === adapter)?.guid;
     await ctx.state.update((s) => {
       const r = s.resources.find((x) => x.kind === HOSTONLYIF_RESOURCE && x.id === a.subnet);
-      if (r !== undefined) r.details = { name: adapter };
+      if (r !== undefined) r.details = { name: adapter, ...(guid === undefined ? {} : { guid }) };
     });
     await vbm.run(['hostonlyif', 'ipconfig', adapter, '--ip', a.hostIp, '--netmask', a.netmask]);
     const network = `HostInterfaceNetworking-${adapter}`;
@@ -242,7 +249,7 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
     await vbm.run(['dhcpserver', exists ? 'modify' : 'add', '--network', network, '--server-ip', a.dhcpServerIp, '--netmask', a.netmask, '--lower-ip', a.lowerIp, '--upper-ip', a.upperIp, '--enable']);
     // The guest's address is a reservation for NIC2's MAC: known before the VM boots.
     await vbm.run(['dhcpserver', 'modify', '--network', network, '--mac-address', colonMac(macs[1]), '--fixed-address', a.guestIp]);
-    return { kind: 'hostonlyif', name: adapter, ...a };
+    return { kind: 'hostonlyif', name: adapter, ...(guid === undefined ? {} : { guid }), ...a };
   }
 
   async function removeHostOnly(ctx: DriverContext, vbm: VBoxManage): Promise<void> {
@@ -264,9 +271,13 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
         if (listed) await vbm.run(['hostonlynet', 'remove', '--name', r.id]);
       } else {
         const name = typeof r.details?.['name'] === 'string' ? r.details['name'] : undefined;
+        const guid = typeof r.details?.['guid'] === 'string' ? r.details['guid'] : undefined;
+        const listed = name === undefined ? undefined : parseHostOnlyIfs((await vbm.run(['list', 'hostonlyifs'])).stdout).find((i) => i.name === name);
         if (name === undefined) {
           ctx.report(`a host-only adapter for ${r.id} may have been created by an interrupted start, but its name was never learnt; check \`VBoxManage list hostonlyifs\``, 'warn');
-        } else if (parseHostOnlyIfs((await vbm.run(['list', 'hostonlyifs'])).stdout).some((i) => i.name === name)) {
+        } else if (listed !== undefined && !sameAdapter(listed, { name, ...(guid === undefined ? {} : { guid }) })) {
+          ctx.report(`kept host-only adapter ${name}: it is not the one devcluster created (that one is gone; VirtualBox reused its name)`, 'warn');
+        } else if (listed !== undefined) {
           await vbm.run(['hostonlyif', 'remove', name], { timeoutMs: 120_000 });
         }
       }
@@ -278,7 +289,10 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
   async function removeVm(ctx: DriverContext, vbm: VBoxManage, vm: string): Promise<void> {
     const f = files(ctx);
     const s = await vmState(vbm, vm, ctx.signal);
-    if (s !== 'absent') {
+    if (s !== 'absent' && !(await settingsInProfile(vbm, vm, f.vmDir, ctx.platform))) {
+      // The recorded VM is gone and another of the same name took its place: not devcluster's to remove.
+      ctx.report(`kept the VirtualBox VM ${vm}: its settings are not in this profile's folder, so devcluster did not create it`, 'warn');
+    } else if (s !== 'absent') {
       if (s !== 'stopped' && s !== 'saved') await driver.kill(ctx);
       // Detached and closed first: `unregistervm --delete` deletes every disk only this VM uses, and the chain leads to the cached base.
       const info = parseMachineReadable((await vbm.run(cmd.showVmInfoArgs(vm))).stdout);
@@ -338,7 +352,7 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
         });
         const now = await listings(vbm, target);
         const recorded = d.hostOnly;
-        if (recorded?.kind === 'hostonlyif' && now.ifs.some((i) => i.name === recorded.name && i.ip !== recorded.hostIp)) {
+        if (recorded?.kind === 'hostonlyif' && now.ifs.some((i) => sameAdapter(i, recorded) && i.ip !== recorded.hostIp)) {
           // Windows has been seen to lose an adapter's address (after sleep, an update): it is set again rather than replaced.
           ctx.report(`the host-only adapter ${recorded.name} lost its address; setting ${recorded.hostIp} again`, 'warn');
           await vbm.run(['hostonlyif', 'ipconfig', recorded.name, '--ip', recorded.hostIp, '--netmask', recorded.netmask]);
@@ -369,7 +383,7 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
       const f = files(ctx);
       const existing = await vmState(vbm, vm, ctx.signal);
       if (existing !== 'absent') {
-        if (!ctx.state.has(VM_RESOURCE, vm)) {
+        if (!ctx.state.has(VM_RESOURCE, vm) || !(await settingsInProfile(vbm, vm, f.vmDir, ctx.platform))) {
           throw new DevclusterError('VBOX_VM_NAME_TAKEN', `VirtualBox already has a VM named ${vm}, which this profile did not create`, {
             advice: `Rename or remove that VM in VirtualBox (VBoxManage unregistervm ${vm}), or use another profile name (-p).`,
           });
@@ -497,7 +511,8 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
         ctx.report(`VirtualBox cannot be used (${e.message}): the profile's files are removed, but anything it registered in VirtualBox stays there`, 'warn');
       }
       if (vbm !== undefined) {
-        if (ctx.state.has(VM_RESOURCE, vm) || data(ctx).disk !== undefined || (await settingsInProfile(vbm, vm, f.vmDir, ctx.platform))) await removeVm(ctx, vbm, vm);
+        // removeVm unregisters only a VM whose settings file is in this profile's folder, recorded or not.
+        await removeVm(ctx, vbm, vm);
         await removeHostOnly(ctx, vbm);
       }
       await rm(f.disk, { force: true });
@@ -555,17 +570,35 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
   return driver;
 }
 
-/** For a delete whose state was lost: a VM of this name is this profile's only when its settings file is in the profile's folder. */
+/**
+ * A VM of this name is this profile's only when its settings file is in the profile's folder (createvm --basefolder
+ * put it there): VM names are global to the user's VirtualBox, shared by every DEVCLUSTER_HOME and by the user's own VMs.
+ */
 async function settingsInProfile(vbm: VBoxManage, vm: string, vmDir: string, platform: NodeJS.Platform): Promise<boolean> {
   const r = await vbm.run(cmd.showVmInfoArgs(vm), { allowFailure: true });
   if (r.failed) return false;
   const cfg = parseMachineReadable(r.stdout).get('CfgFile');
-  return samePath(cfg === undefined ? undefined : dirname(cfg), vmDir, platform);
+  if (cfg === undefined) return false;
+  if (samePath(dirname(cfg), vmDir, platform)) return true;
+  // The same folder through a symbolic link (macOS's /var -> /private/var, a linked home): compared once resolved.
+  const [a, b] = await Promise.all([realpath(dirname(cfg)).catch(() => undefined), realpath(vmDir).catch(() => undefined)]);
+  return a !== undefined && b !== undefined && samePath(a, b, platform);
 }
 
 function samePath(a: string | undefined, b: string, platform: NodeJS.Platform): boolean {
   if (a === undefined) return false;
   return platform === 'win32' ? a.toLowerCase() === b.toLowerCase() : a === b;
+}
+
+/** A legacy adapter is the recorded one when the name matches and, once its GUID is known, the GUID too. */
+function sameAdapter(i: { name: string; guid?: string }, recorded: { name: string; guid?: string }): boolean {
+  if (i.name !== recorded.name) return false;
+  return recorded.guid === undefined || i.guid === undefined || i.guid.toLowerCase() === recorded.guid.toLowerCase();
+}
+
+/** VirtualBox 7's host-only network for a profile, named after the profile and its subnet ("devcluster-dev-192.168.56.0-24"). */
+export function hostOnlyNetName(profile: string, subnet: string): string {
+  return `${vmName(profile)}-${subnet.replace('/', '-')}`;
 }
 
 export const virtualboxDriver: Driver = createVirtualBoxDriver(LOCAL_HOST);

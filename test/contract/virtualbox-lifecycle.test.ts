@@ -32,7 +32,7 @@ interface DoubleState {
   vms?: Record<string, { state: string; settings: Record<string, string>; natpf: Record<string, string>; attach: Record<string, string>; [more: string]: unknown }>;
   hdds?: Array<{ location: string; uuid: string; parent?: string }>;
   hostonlyifs?: Array<{ name: string; ip: string; mask: string; guid?: string }>;
-  hostonlynets?: Array<{ name: string; lower: string; upper: string; mask: string }>;
+  hostonlynets?: Array<{ name: string; lower: string; upper: string; mask: string; guid?: string; enabled?: boolean }>;
   dhcpservers?: Array<{ network: string; ip: string; fixed: Record<string, string> }>;
   [more: string]: unknown;
 }
@@ -211,14 +211,24 @@ describe('the VirtualBox driver over a scripted VBoxManage', () => {
     const plan = await driver.ensureNetwork(ctx, { ports: PORTS });
     await driver.create(ctx, spec);
     const calls = changes();
-    assert.deepEqual(calls[0], ['hostonlynet', 'add', '--name', 'devcluster-mac', '--netmask', '255.255.255.0', '--lower-ip', '192.168.56.10', '--upper-ip', '192.168.56.10', '--enable']);
+    assert.deepEqual(calls[0], ['hostonlynet', 'add', '--name', 'devcluster-mac-192.168.56.0-24', '--netmask', '255.255.255.0', '--lower-ip', '192.168.56.10', '--upper-ip', '192.168.56.10', '--enable']);
     const modify = calls.find((c) => c[0] === 'modifyvm') ?? [];
-    assert.deepEqual(modify.slice(modify.indexOf('--nic2'), modify.indexOf('--nic2') + 4), ['--nic2', 'hostonlynet', '--host-only-net2', 'devcluster-mac']);
+    assert.deepEqual(modify.slice(modify.indexOf('--nic2'), modify.indexOf('--nic2') + 4), ['--nic2', 'hostonlynet', '--host-only-net2', 'devcluster-mac-192.168.56.0-24']);
     assert.ok(!calls.some((c) => c[0] === 'hostonlyif' || c[0] === 'dhcpserver'));
     assert.equal((await driver.address(ctx, { deadline: Date.now() })).ip, '192.168.56.10');
     assert.equal(plan.gateway, '192.168.56.1');
     await driver.delete(ctx);
-    assert.deepEqual(changes().slice(-1), [['hostonlynet', 'remove', '--name', 'devcluster-mac']]);
+    assert.deepEqual(changes().slice(-1), [['hostonlynet', 'remove', '--name', 'devcluster-mac-192.168.56.0-24']]);
+  });
+
+  test('macOS with VirtualBox 7: a host-only network of the same name left by another DEVCLUSTER_HOME is neither adopted nor removed', async () => {
+    // Another home's profile "mac" made this network; this home's profile of the same name must get its own.
+    setDouble({ version: '7.0.14', baseCapacityMiB: 8192, hostonlynets: [{ name: 'devcluster-mac-192.168.56.0-24', guid: 'g', enabled: true, mask: '255.255.255.0', lower: '192.168.56.10', upper: '192.168.56.10' }] });
+    const ctx = await context('mac', 'darwin');
+    const plan = await driver.ensureNetwork(ctx, { ports: PORTS });
+    assert.equal(plan.subnet, '192.168.58.0/24', '192.168.56.0/24 is the other network\'s, 192.168.57.0/24 a route\'s');
+    await driver.delete(ctx);
+    assert.deepEqual(readDouble().hostonlynets?.map((n) => n.name), ['devcluster-mac-192.168.56.0-24']);
   });
 
   test('macOS with VirtualBox 6.1 (Intel) keeps the legacy host-only adapter', async () => {
@@ -313,6 +323,37 @@ describe('the VirtualBox driver over a scripted VBoxManage', () => {
     assert.match(e.message, /192\.168\.57\.0\/24 \(host route 192\.168\.57\.0\/24 via wlan0\)/);
     assert.match(e.advice ?? '', /networks\.conf/);
     assert.deepEqual(changes(), []);
+  });
+
+  test('a recorded VM replaced by another of the same name (settings elsewhere) is kept by create and delete', async () => {
+    const ctx = await context('replaced', 'linux');
+    await driver.ensureNetwork(ctx, { ports: PORTS });
+    await driver.create(ctx, spec);
+    // The user removed devcluster's VM in the VirtualBox Manager and made their own under the same name.
+    const s = readDouble();
+    s.vms = { [vmName('replaced')]: { uuid: 'mine', dir: join(dir, 'users-vms'), state: 'poweroff', settings: {}, natpf: {}, attach: {}, controllers: [] } };
+    setDouble({ ...s, calls: [] });
+    await rejectsWith(driver.create(ctx, spec), 'VBOX_VM_NAME_TAKEN');
+    await driver.delete(ctx);
+    assert.equal(readDouble().vms?.[vmName('replaced')]?.['uuid'], 'mine', 'the user\'s VM is still registered');
+    assert.ok(!changes().some((c) => c[0] === 'unregistervm' || c[0] === 'controlvm'));
+    assert.ok(ctx.reports.some((r) => /kept the VirtualBox VM/.test(r)));
+  });
+
+  test('delete keeps an adapter that took the recorded adapter\'s name after it was removed (another GUID)', async () => {
+    const ctx = await context('reused', 'linux');
+    await driver.ensureNetwork(ctx, { ports: PORTS });
+    const recorded = ctx.state.require().resources.find((r) => r.kind === 'virtualbox-hostonlyif');
+    assert.equal(typeof recorded?.details?.['guid'], 'string', 'the adapter\'s GUID is recorded with its name');
+    // vboxnet0 was removed by hand and VirtualBox made a new vboxnet0 for someone else.
+    const s = readDouble();
+    s.hostonlyifs = [{ name: 'vboxnet0', ip: '192.168.56.1', mask: '255.255.255.0', guid: 'another-adapter' }];
+    setDouble({ ...s, calls: [] });
+    await driver.ensureNetwork(ctx, { ports: PORTS });
+    assert.ok(!changes().some((c) => c[0] === 'hostonlyif' && c[1] === 'ipconfig' && c[2] === 'vboxnet0'), 'the other adapter\'s address is not changed');
+    await driver.delete(ctx);
+    assert.ok(readDouble().hostonlyifs?.some((i) => i.guid === 'another-adapter'), 'the other adapter is not removed');
+    assert.ok(ctx.reports.some((r) => /kept host-only adapter vboxnet0/.test(r)));
   });
 
   test('a VM of the same name that devcluster did not create is refused, not reused or removed', async () => {
