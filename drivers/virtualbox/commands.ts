@@ -138,6 +138,11 @@ export function controlArgs(vm: string, action: 'acpipowerbutton' | 'poweroff' |
   return ['controlvm', vm, action];
 }
 
+/** A saved VM's media cannot be detached (VBOX_E_INVALID_VM_STATE): delete throws its saved state away first. */
+export function discardStateArgs(vm: string): string[] {
+  return ['discardstate', vm];
+}
+
 export function unregisterArgs(vm: string): string[] {
   return ['unregistervm', vm, '--delete'];
 }

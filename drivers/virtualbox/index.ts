@@ -293,7 +293,8 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
       // The recorded VM is gone and another of the same name took its place: not devcluster's to remove.
       ctx.report(`kept the VirtualBox VM ${vm}: its settings are not in this profile's folder, so devcluster did not create it`, 'warn');
     } else if (s !== 'absent') {
-      if (s !== 'stopped' && s !== 'saved') await driver.kill(ctx);
+      if (s === 'saved') await vbm.run(cmd.discardStateArgs(vm));
+      else if (s !== 'stopped') await driver.kill(ctx);
       // Detached and closed first: `unregistervm --delete` deletes every disk only this VM uses, and the chain leads to the cached base.
       const info = parseMachineReadable((await vbm.run(cmd.showVmInfoArgs(vm))).stdout);
       if ((info.get(`${cmd.CONTROLLER}-0-0`) ?? 'none') !== 'none') await vbm.run(cmd.detachArgs(vm, 0));

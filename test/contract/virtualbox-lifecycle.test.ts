@@ -356,6 +356,23 @@ describe('the VirtualBox driver over a scripted VBoxManage', () => {
     assert.ok(ctx.reports.some((r) => /kept host-only adapter vboxnet0/.test(r)));
   });
 
+  test('a VM with a saved state is deleted: its state is discarded before the disk is detached', async () => {
+    const ctx = await context('saved', 'linux');
+    await driver.ensureNetwork(ctx, { ports: PORTS });
+    await driver.create(ctx, spec);
+    const s = readDouble();
+    s.vms![vmName('saved')]!.state = 'saved';
+    setDouble({ ...s, calls: [] });
+    await driver.delete(ctx);
+    assert.deepEqual(changes().slice(0, 3), [
+      ['discardstate', 'devcluster-saved'],
+      ['storageattach', 'devcluster-saved', '--storagectl', 'SATA', '--port', '0', '--device', '0', '--medium', 'none'],
+      ['unregistervm', 'devcluster-saved', '--delete'],
+    ]);
+    assert.deepEqual(readDouble().vms, {});
+    assert.ok(existsSync(base), 'the cached base image is kept');
+  });
+
   test('a VM of the same name that devcluster did not create is refused, not reused or removed', async () => {
     setDouble({ version: '7.0.14', baseCapacityMiB: 8192, vms: { [vmName('taken')]: { uuid: 'u', dir: join(dir, 'elsewhere'), state: 'poweroff', settings: {}, natpf: {}, attach: {}, controllers: [] } } });
     const ctx = await context('taken', 'linux');
