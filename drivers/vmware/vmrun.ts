@@ -62,9 +62,15 @@ export function parseVmrunVersion(text: string): { version: string; build: strin
   return m === null ? undefined : { version: m[1] as string, build: m[2] };
 }
 
-/** What -T ws answers on a host with only Player (or an older VIX): the product type is not installed. */
+/**
+ * What -T ws answers on a host with only Player (or an older VIX): the
+ * product type is not installed. "Unable to connect to host" alone is not
+ * that: Workstation Pro prints it too, with another reason on the next
+ * line (GNS3 issue 1008: "The operation is not supported for the specified
+ * parameters"), so it must not send a Pro user off to install Pro.
+ */
 export function isProductMissing(text: string): boolean {
-  return /The specified version was not found|VIX_SERVICEPROVIDER_VMWARE_WORKSTATION was specified, but not installed|Unable to connect to host/i.test(text);
+  return /The specified version was not found|VIX_SERVICEPROVIDER_VMWARE_WORKSTATION was specified, but not installed/i.test(text);
 }
 
 /** Tools not (yet) running in the guest: the address must come from the leases instead. */

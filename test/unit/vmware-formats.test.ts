@@ -131,6 +131,8 @@ describe('vmrun', () => {
     assert.equal(vmrunError(fx('vmrun-player.txt'), ''), 'Error: The specified version was not found');
     assert.ok(isProductMissing(fx('vmrun-player.txt')));
     assert.ok(!isProductMissing(fx('vmrun-no-tools.txt')));
+    assert.ok(!isProductMissing(vmrunError('Error: Unable to connect to host.\r\nError: The operation is not supported for the specified parameters\r\n', '')), 'Workstation Pro says it too (GNS3 issue 1008)');
+    assert.ok(!isProductMissing('Error: Unable to connect to host.'));
     assert.ok(isToolsMissing(fx('vmrun-no-tools.txt')));
     assert.equal(vmrunError('', 'vmrun: something odd\n'), 'vmrun: something odd');
   });
