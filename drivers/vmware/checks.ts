@@ -1,3 +1,5 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { settingOf } from '../../src/doctor/context.ts';
 import { errorText, fail, pass, skip, warn } from '../../src/doctor/outcome.ts';
 import type { Check, CheckContext, CheckOutcome, FixCommand } from '../../src/doctor/types.ts';
@@ -37,10 +39,18 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
+/** CFBundleShortVersionString of an app bundle's XML Info.plist ("13.6.2"). */
+export function parsePlistVersion(text: string): string | undefined {
+  const m = /<key>CFBundleShortVersionString<\/key>\s*<string>([^<]*)<\/string>/.exec(text);
+  return m === null ? undefined : parseProductVersion(m[1] as string);
+}
+
 /** Workstation runs beside Hyper-V (on the Windows Hypervisor Platform) from this version on. */
 export const WHP_MIN_VERSION = '15.5.5';
 /** The oldest Workstation whose virtual hardware version (19) the driver writes. */
 export const MIN_WORKSTATION_VERSION = '16.2.0';
+/** Fusion's release with the same virtual hardware version. */
+export const MIN_FUSION_VERSION = '12.2.0';
 
 /**
  * `sc.exe query <service>`: "STATE              : 4  RUNNING". Undefined
@@ -78,7 +88,7 @@ export function vmwareChecks(hostOf: (ctx: CheckContext) => VmwareHost): readonl
     });
   }
 
-  /** The product's own version: the registry on Windows, `vmware -v` on Linux; Fusion's is not read. */
+  /** The product's own version: the registry on Windows, `vmware -v` on Linux, the app bundle's Info.plist on macOS. */
   async function productVersion(c: CheckContext, host: VmwareHost, vmrun: string): Promise<{ product?: string; productVersion?: string }> {
     if (host.platform === 'win32') {
       for (const loc of REGISTRY_LOCATIONS.slice(0, 2)) {
@@ -94,6 +104,12 @@ export function vmwareChecks(hostOf: (ctx: CheckContext) => VmwareHost): readonl
       const m = r === undefined ? null : /(VMware (?:Workstation|Player)[\w ]*?) (\d+\.\d+\.\d+)/.exec(`${r.stdout}\n${r.stderr}`);
       return m === null ? {} : { product: m[1] as string, productVersion: m[2] as string };
     }
+    if (host.platform === 'darwin') {
+      // vmrun is <app>/Contents/Library/vmrun (or Contents/Public); the bundle's version is in <app>/Contents/Info.plist.
+      const plist = await readFile(join(dirname(vmrun), '..', 'Info.plist'), 'utf8').catch(() => undefined);
+      const version = plist === undefined ? undefined : parsePlistVersion(plist);
+      return version === undefined ? {} : { product: 'VMware Fusion', productVersion: version };
+    }
     return {};
   }
 
@@ -101,7 +117,7 @@ export function vmwareChecks(hostOf: (ctx: CheckContext) => VmwareHost): readonl
     id: 'VMWARE_NOT_INSTALLED',
     title: 'VMware',
     category: 'hypervisor',
-    looksAt: 'vmrun: the vmware-vmrun setting, else PATH, else (Windows) the install path in the registry (HKLM\\SOFTWARE\\WOW6432Node\\VMware, Inc.\\VMware Workstation, then App Paths\\vmware.exe), else the default install folders; its version from its usage text and the product\'s (registry ProductVersion, `vmware -v`)',
+    looksAt: 'vmrun: the vmware-vmrun setting, else PATH, else (Windows) the install path in the registry (HKLM\\SOFTWARE\\WOW6432Node\\VMware, Inc.\\VMware Workstation, then App Paths\\vmware.exe), else the default install folders; its version from its usage text and the product\'s (registry ProductVersion, `vmware -v`, Fusion\'s Contents/Info.plist)',
     platforms: PLATFORMS,
     drivers: ['vmware'],
     fatal: true,
@@ -124,10 +140,11 @@ export function vmwareChecks(hostOf: (ctx: CheckContext) => VmwareHost): readonl
       }
       if (f.problem !== undefined) return fail(`${f.search.found.path} does not run: ${f.problem}`);
       const text = `${f.search.found.path} (found on ${f.search.found.source})${f.version === undefined ? '' : `, vmrun ${f.version}`}${f.productVersion === undefined ? '' : `, ${f.product ?? name} ${f.productVersion}`}`;
-      if (f.productVersion !== undefined && compareVersions(f.productVersion, MIN_WORKSTATION_VERSION) < 0) {
-        return fail(`${text}: older than ${MIN_WORKSTATION_VERSION}`, {
-          details: [`The driver writes virtual hardware version 19, which Workstation ${MIN_WORKSTATION_VERSION} and Fusion 12.2 introduced.`],
-          fix: { description: `Update to ${name} 17.6.2 or later (free).`, commands: [] },
+      const minimum = host.platform === 'darwin' ? MIN_FUSION_VERSION : MIN_WORKSTATION_VERSION;
+      if (f.productVersion !== undefined && compareVersions(f.productVersion, minimum) < 0) {
+        return fail(`${text}: older than ${minimum}`, {
+          details: [`The driver writes virtual hardware version 19, which Workstation ${MIN_WORKSTATION_VERSION} and Fusion ${MIN_FUSION_VERSION} introduced.`],
+          fix: { description: `Update to ${name} ${host.platform === 'darwin' ? '13.6.2' : '17.6.2'} or later (free).`, commands: [] },
         });
       }
       if (f.version === undefined) return warn(`${text}; vmrun printed no version devcluster can read`);

@@ -102,6 +102,22 @@ describe('VMWARE_NOT_INSTALLED', () => {
     assert.equal((await check('VMWARE_NOT_INSTALLED', intel, { networkConfig: NET })).status, 'pass');
   });
 
+  test('Fusion: its version from the app bundle\'s Info.plist beside vmrun\'s folder; before 12.2 it fails', async () => {
+    const bin = await vmwareBin();
+    const plist = join(bin, '..', 'Info.plist');
+    const exec = execWith(bin, {});
+    const mac = () => testContext({ host: { platform: 'darwin', arch: 'x64' }, driver: 'vmware', exec, env: { PATH: bin } });
+    await writeFile(plist, fx('fusion-Info.plist'));
+    const ok = await check('VMWARE_NOT_INSTALLED', mac(), { networkConfig: NET });
+    assert.equal(ok.status, 'pass');
+    assert.match(ok.summary, /VMware Fusion 13\.6\.2$/);
+    await writeFile(plist, fx('fusion-Info.plist').replace('13.6.2', '12.1.2'));
+    const old = await check('VMWARE_NOT_INSTALLED', mac(), { networkConfig: NET });
+    assert.equal(old.status, 'fail');
+    assert.match(old.summary, /VMware Fusion 12\.1\.2: older than 12\.2\.0$/);
+    assert.match(old.fix?.description ?? '', /VMware Fusion 13\.6\.2 or later/);
+  });
+
   test('a Workstation older than the hardware version the driver writes fails', async () => {
     const bin = await vmwareBin({ version: 'vmware-v-player.txt' });
     const r = await check('VMWARE_NOT_INSTALLED', context('linux', execWith(bin, {}), bin), { networkConfig: NET });
