@@ -6,7 +6,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseLinuxRoutes, parseMacRoutes, parseWindowsRoutes } from '../../src/doctor/net.ts';
 import type { Route } from '../../src/doctor/net.ts';
 import { WINDOWS_QUERIES } from '../../src/doctor/windows-queries.ts';
+import { DHCPD_LEASES_PATH, findDhcpdLease, parseDhcpdLeases } from '../../src/host/dhcpd-leases.ts';
 import { run, tail } from '../../src/host/exec.ts';
+import { ipv4ToInt, netContainsAddress, parseCidr } from '../../src/host/ipv4.ts';
 import { powershellJsonText } from '../../src/host/powershell.ts';
 import { readTextIfExists } from '../../src/host/read-if-exists.ts';
 import { readJsonIfExists } from '../../src/profile/atomic.ts';
@@ -15,7 +17,7 @@ import { homePaths } from '../../src/profile/paths.ts';
 import type { ProfileState } from '../../src/profile/state.ts';
 import { logLine } from '../../src/ui/context.ts';
 import { DevclusterError, isDevclusterError } from '../../src/ui/errors.ts';
-import type { Availability, CrashReport, Driver, DriverContext, GuestAddress, HostContext, NetworkPlan, NetworkRequest, StopOptions, VmDetails, VmSpec, VmState } from '../driver.ts';
+import type { AddressWait, Availability, CrashReport, Driver, DriverContext, GuestAddress, HostContext, NetworkPlan, NetworkRequest, StopOptions, VmDetails, VmSpec, VmState } from '../driver.ts';
 import { driverDataStore } from '../driver-data.ts';
 import { chooseForwards, forwardEndpoints } from '../../src/host/port-forwards.ts';
 import type { PortForwards } from '../../src/host/port-forwards.ts';
@@ -67,6 +69,8 @@ export interface VirtualBoxHost {
   adapterAppearMs: number;
   /** The first pause before a transient VBoxManage failure is tried again (it grows with each attempt). */
   retryDelayMs: number;
+  /** bootpd's lease file, where vmnet (a VirtualBox 7 host-only network on macOS) records the guest's address; /var/db/dhcpd_leases unless a test says otherwise. */
+  leasesPath?: string;
 }
 
 export const LOCAL_HOST: VirtualBoxHost = {
@@ -135,9 +139,10 @@ async function usedByOtherProfile(home: string, self: string, kind: string, id: 
 /**
  * The driver over one VirtualBox installation (or, in tests, a scripted
  * VBoxManage double). NIC1 is NAT with the pipeline's ports forwarded on
- * 127.0.0.1; NIC2 is host-only, where VirtualBox's DHCP server (or vmnet's,
- * for a VirtualBox 7 host-only network on macOS) always gives the guest the
- * same address.
+ * 127.0.0.1; NIC2 is host-only, where VirtualBox's DHCP server always gives
+ * the guest the same address (a reservation for NIC2's MAC). A VirtualBox 7
+ * host-only network on macOS is vmnet's, which reserves nothing: the guest's
+ * address is read from bootpd's leases.
  */
 export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
   async function open(ctx: HostContext): Promise<{ vbm: VBoxManage; target: VBoxTarget }> {
@@ -206,8 +211,9 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
         });
       }
       await ctx.state.record(HOSTONLYNET_RESOURCE, name, { subnet: a.subnet });
-      // One address in the range: vmnet's DHCP server can only give the guest this one.
-      await vbm.run(['hostonlynet', 'add', '--name', name, '--netmask', a.netmask, '--lower-ip', a.guestIp, '--upper-ip', a.guestIp, '--enable']);
+      // vmnet takes the lower address as the host's (the gateway) and hands out the rest by DHCP: no reservation is
+      // possible, so address() reads the guest's lease from bootpd's file by NIC2's MAC.
+      await vbm.run(['hostonlynet', 'add', '--name', name, '--netmask', a.netmask, '--lower-ip', a.hostIp, '--upper-ip', a.upperIp, '--enable']);
       return { kind: 'hostonlynet', name, ...a };
     }
     // Recorded by subnet before it exists: VirtualBox names the adapter only when it creates it.
@@ -250,6 +256,23 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
     // The guest's address is a reservation for NIC2's MAC: known before the VM boots.
     await vbm.run(['dhcpserver', 'modify', '--network', network, '--mac-address', colonMac(macs[1]), '--fixed-address', a.guestIp]);
     return { kind: 'hostonlyif', name: adapter, ...(guid === undefined ? {} : { guid }), ...a };
+  }
+
+  /** NIC2's address from bootpd's leases, inside the host-only subnet, waited for until the deadline. */
+  async function vmnetLease(ctx: DriverContext, d: VBoxData, wait: AddressWait): Promise<string | undefined> {
+    const subnet = parseCidr(d.hostOnly?.subnet ?? '');
+    const mac = d.macs?.[1];
+    if (subnet === undefined || mac === undefined) return undefined;
+    for (;;) {
+      // Only leases inside the subnet: one elsewhere is an older network's, not where the host reaches this guest now.
+      const text = await readTextIfExists(host.leasesPath ?? DHCPD_LEASES_PATH);
+      const inSubnet = parseDhcpdLeases(text ?? '').filter((l) => netContainsAddress(subnet, ipv4ToInt(l.ipAddress)));
+      const lease = findDhcpdLease(inSubnet, colonMac(mac), { now: Math.floor(Date.now() / 1000) });
+      if (lease !== undefined) return lease.ipAddress;
+      if (Date.now() >= wait.deadline) return undefined;
+      wait.onProgress?.(`waiting for vmnet's DHCP lease for ${colonMac(mac)}`);
+      await sleep(host.pollMs, undefined, { signal: ctx.signal });
+    }
   }
 
   async function removeHostOnly(ctx: DriverContext, vbm: VBoxManage): Promise<void> {
@@ -528,10 +551,16 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
       return vmState(vbm, vmName(ctx.profile), ctx.signal);
     },
 
-    async address(ctx): Promise<GuestAddress> {
+    async address(ctx, wait): Promise<GuestAddress> {
       const d = data(ctx);
       if (d.forwards === undefined || d.hostOnly === undefined) throw new Error('virtualbox: address before ensureNetwork');
-      return { ip: d.hostOnly.guestIp, forwards: forwardEndpoints(d.forwards), source: 'static' };
+      const forwards = forwardEndpoints(d.forwards);
+      if (d.hostOnly.kind !== 'hostonlynet') return { ip: d.hostOnly.guestIp, forwards, source: 'static' };
+      const ip = await vmnetLease(ctx, d, wait);
+      if (ip !== undefined) return { ip, forwards, source: 'dhcp-leases' };
+      // SSH and the API server are forwarded on NIC1 anyway: the cluster works, only the host-only address is unknown.
+      ctx.report(`no DHCP lease for the host-only NIC (${colonMac(d.macs?.[1] ?? '')}) in ${host.leasesPath ?? DHCPD_LEASES_PATH}; the guest is reached through its forwarded ports only`, 'warn');
+      return { forwards, source: 'port-forward' };
     },
 
     async details(ctx): Promise<VmDetails> {

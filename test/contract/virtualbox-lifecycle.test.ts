@@ -206,16 +206,28 @@ describe('the VirtualBox driver over a scripted VBoxManage', () => {
     assert.deepEqual(changes().slice(-1), [['hostonlyif', 'remove', name]]);
   });
 
-  test('macOS with VirtualBox 7: a vmnet host-only network whose only address is the guest\'s', async () => {
+  test('macOS with VirtualBox 7: a vmnet host-only network, the host at its lower address, the guest\'s address from bootpd\'s lease', async () => {
     const ctx = await context('mac', 'darwin');
     const plan = await driver.ensureNetwork(ctx, { ports: PORTS });
     await driver.create(ctx, spec);
     const calls = changes();
-    assert.deepEqual(calls[0], ['hostonlynet', 'add', '--name', 'devcluster-mac-192.168.56.0-24', '--netmask', '255.255.255.0', '--lower-ip', '192.168.56.10', '--upper-ip', '192.168.56.10', '--enable']);
+    // vmnet makes the lower address the host's (the gateway) and leases the rest.
+    assert.deepEqual(calls[0], ['hostonlynet', 'add', '--name', 'devcluster-mac-192.168.56.0-24', '--netmask', '255.255.255.0', '--lower-ip', '192.168.56.1', '--upper-ip', '192.168.56.254', '--enable']);
     const modify = calls.find((c) => c[0] === 'modifyvm') ?? [];
     assert.deepEqual(modify.slice(modify.indexOf('--nic2'), modify.indexOf('--nic2') + 4), ['--nic2', 'hostonlynet', '--host-only-net2', 'devcluster-mac-192.168.56.0-24']);
     assert.ok(!calls.some((c) => c[0] === 'hostonlyif' || c[0] === 'dhcpserver'));
-    assert.equal((await driver.address(ctx, { deadline: Date.now() })).ip, '192.168.56.10');
+    // The guest's address is bootpd's lease for NIC2's MAC, inside the subnet; an older lease elsewhere is not it.
+    const mac2 = (ctx.state.require().driverData['virtualbox'] as { macs: [string, string] }).macs[1];
+    const bootpdMac = mac2.match(/../g)!.map((o) => Number.parseInt(o, 16).toString(16)).join(':');
+    const leases = join(dir, 'dhcpd_leases');
+    const expires = (Math.floor(Date.now() / 1000) + 3600).toString(16);
+    writeFileSync(leases, `{\n\tname=old\n\tip_address=192.168.64.3\n\thw_address=1,${bootpdMac}\n\tlease=0x${expires}\n}\n`);
+    const leaseDriver = createVirtualBoxDriver({ ...host, leasesPath: leases });
+    const none = await leaseDriver.address(ctx, { deadline: Date.now() + 20 });
+    assert.deepEqual(none, { forwards: plan.forwards, source: 'port-forward' }, 'no lease in the subnet: reached through the forwards');
+    assert.ok(ctx.reports.some((r) => /no DHCP lease for the host-only NIC/.test(r)));
+    writeFileSync(leases, `{\n\tname=devcluster\n\tip_address=192.168.56.2\n\thw_address=1,${bootpdMac}\n\tlease=0x${expires}\n}\n`, { flag: 'a' });
+    assert.deepEqual(await leaseDriver.address(ctx, { deadline: Date.now() + 1000 }), { ip: '192.168.56.2', forwards: plan.forwards, source: 'dhcp-leases' });
     assert.equal(plan.gateway, '192.168.56.1');
     await driver.delete(ctx);
     assert.deepEqual(changes().slice(-1), [['hostonlynet', 'remove', '--name', 'devcluster-mac-192.168.56.0-24']]);
