@@ -139,9 +139,16 @@ export function icsEnableScript(publicGuid: string, privateGuid: string): string
   ]);
 }
 
+/**
+ * Ends the sharing devcluster set up, only while our switch's adapter is
+ * still its private side: a pair the user shared since (the same public
+ * adapter with another private one) is theirs and stays.
+ */
 export function icsDisableScript(publicGuid: string, privateGuid: string): string {
   return script('ics-disable', [
     ...ICS_LINES,
-    `foreach ($c in $connections) { $props = $share.NetConnectionProps.Invoke($c); $config = $share.INetSharingConfigurationForINetConnection.Invoke($c); if (($props.Guid -eq ${q(publicGuid)} -or $props.Guid -eq ${q(privateGuid)}) -and $config.SharingEnabled) { $config.DisableSharing() } }`,
+    '$ours = $false',
+    `foreach ($c in $connections) { $props = $share.NetConnectionProps.Invoke($c); $config = $share.INetSharingConfigurationForINetConnection.Invoke($c); if ($props.Guid -eq ${q(privateGuid)} -and $config.SharingEnabled -and [int]$config.SharingConnectionType -eq 1) { $ours = $true } }`,
+    `if ($ours) { foreach ($c in $connections) { $props = $share.NetConnectionProps.Invoke($c); $config = $share.INetSharingConfigurationForINetConnection.Invoke($c); if (($props.Guid -eq ${q(publicGuid)} -or $props.Guid -eq ${q(privateGuid)}) -and $config.SharingEnabled) { $config.DisableSharing() } } }`,
   ]);
 }

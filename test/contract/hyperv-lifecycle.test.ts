@@ -422,6 +422,18 @@ describe('the Hyper-V driver over a scripted PowerShell double', () => {
     await rejectsWith(driver.ensureNetwork(busy, { ports: [] }), 'HYPERV_ICS_BUSY', /"Mobile hotspot"/);
     assert.ok(windows().ics.some((c) => c.name === 'Mobile hotspot' && c.enabled), 'the other sharing is left alone');
     await driver.delete(busy);
+
+    // Sharing the user moved to their own private adapter since start is theirs: delete leaves it.
+    host();
+    const moved = await context('moved', { 'hyperv-nat': 'ics' });
+    await driver.ensureNetwork(moved, { ports: [] });
+    setWindows((s) => {
+      for (const c of s.ics) if (c.type === 1) c.enabled = false;
+      s.ics.push({ guid: '{66666666-7777-4888-8999-AAAAAAAAAAAA}', name: 'Ethernet 2', enabled: true, type: 1 });
+    });
+    await driver.delete(moved);
+    assert.deepEqual(windows().ics.filter((c) => c.enabled).map((c) => c.name).sort(), ['Ethernet 2', '{4A0F3B2C-1D2E-4F50-8A9B-0C1D2E3F4A5B}']);
+    assert.equal(windows().switches.some((s) => s.name === 'devcluster-ics'), false);
   });
 
   test('an External switch on a named adapter: created once, removed by the last delete; an unknown adapter is an input error', async () => {
