@@ -175,7 +175,9 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
   /** Interfaces (legacy adapters) and networks (VirtualBox 7) that exist now. */
   async function listings(vbm: VBoxManage, target: VBoxTarget) {
     const ifs = parseHostOnlyIfs((await vbm.run(['list', 'hostonlyifs'])).stdout);
-    const nets = target.version.major >= 7 ? parseHostOnlyNets((await vbm.run(['list', 'hostonlynets'])).stdout) : [];
+    // Host-only networks are vmnet's (VBOX_WITH_VMNET, macOS builds): elsewhere `list hostonlynets` may be an unknown subcommand.
+    const listedNets = target.version.major >= 7 ? await vbm.run(['list', 'hostonlynets'], { allowFailure: !cmd.usesHostOnlyNet(target) }) : undefined;
+    const nets = listedNets === undefined || listedNets.failed ? [] : parseHostOnlyNets(listedNets.stdout);
     const dhcp = parseDhcpServers((await vbm.run(['list', 'dhcpservers'])).stdout);
     return { ifs, nets, dhcp };
   }

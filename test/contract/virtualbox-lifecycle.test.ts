@@ -243,6 +243,16 @@ describe('the VirtualBox driver over a scripted VBoxManage', () => {
     assert.deepEqual(readDouble().hostonlynets?.map((n) => n.name), ['devcluster-mac-192.168.56.0-24']);
   });
 
+  test('VirtualBox 7 on Linux whose VBoxManage has no `list hostonlynets` (a build without vmnet) still makes its adapter', async () => {
+    setDouble({ version: '7.1.12', baseCapacityMiB: 8192, noHostOnlyNets: true });
+    const ctx = await context('novmnet', 'linux');
+    const plan = await driver.ensureNetwork(ctx, { ports: PORTS });
+    assert.equal(plan.subnet, '192.168.56.0/24');
+    assert.deepEqual(changes()[0], ['hostonlyif', 'create']);
+    await driver.delete(ctx);
+    assert.deepEqual(readDouble().hostonlyifs, []);
+  });
+
   test('macOS with VirtualBox 6.1 (Intel) keeps the legacy host-only adapter', async () => {
     setDouble({ version: '6.1.50', baseCapacityMiB: 8192 });
     const ctx = await context('mac61', 'darwin');
