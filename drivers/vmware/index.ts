@@ -194,13 +194,16 @@ export function createVmwareDriver(host: VmwareHost, exec: Exec = run): Driver {
   async function vmxModel(ctx: DriverContext, spec: VmSpec, mac: string) {
     const f = files(ctx);
     const guest = guestFor(ctx.state.state?.image?.name);
+    // VMware powers on only a memsize that is a multiple of 4 MB.
+    const memoryMiB = spec.memoryMiB - (spec.memoryMiB % 4);
+    if (memoryMiB !== spec.memoryMiB) ctx.report(`VMware needs the memory in multiples of 4 MiB: the VM gets ${memoryMiB} MiB, not ${spec.memoryMiB}`, 'warn');
     return vmxEntries({
       displayName: `devcluster-${ctx.profile}`,
       guestOS: guest.guestOS,
       firmware: guest.firmware,
       virtualHwVersion: VIRTUAL_HW_VERSION,
       cpus: spec.cpus,
-      memoryMiB: spec.memoryMiB,
+      memoryMiB,
       mac,
       disk: 'disk.vmdk',
       cdroms: [spec.seedIso, ...spec.dataIsos],

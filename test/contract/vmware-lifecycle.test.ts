@@ -173,6 +173,13 @@ describe('the VMware driver over scripted doubles', { skip }, () => {
     assert.equal(vdiskCalls().length, before.vdisk, 'a second profile of the same size shares the base');
   });
 
+  test('a memory size VMware cannot power on (not a multiple of 4 MiB) is rounded down, and the user told', async () => {
+    const ctx = await context('odd-memory');
+    await driverFor().create(ctx, { ...spec, memoryMiB: 2050 });
+    assert.equal(parseVmx(readFileSync(vmxOf(ctx), 'utf8')).get('memsize'), '2048');
+    assert.ok(ctx.reports.some((r) => /multiples of 4 MiB: the VM gets 2048 MiB, not 2050/.test(r)), ctx.reports.join('\n'));
+  });
+
   test('create refuses, writing nothing: not a VMDK, a disk smaller than the image, a home VMware cannot name', async () => {
     const d = driverFor();
     const ctx = await context('refused');
