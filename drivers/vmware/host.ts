@@ -203,10 +203,18 @@ export async function findVdiskManager(vmrun: string, host: VmwareHost): Promise
 /** Where Windows' VMnetDHCP service says it keeps its leases, when an install moved them. */
 export const VMNET_DHCP_PARAMETERS = 'HKLM\\SYSTEM\\CurrentControlSet\\services\\VMnetDHCP\\Parameters';
 
+/** %NAME% references in a REG_EXPAND_SZ value, from the environment (names ignore case on Windows); unknown ones are left as they are. */
+export function expandWindowsEnv(value: string, env: NodeJS.ProcessEnv): string {
+  const lower = new Map(Object.entries(env).map(([k, v]) => [k.toLowerCase(), v]));
+  return value.replace(/%([^%\\/]+)%/g, (whole, name: string) => lower.get(name.toLowerCase()) ?? whole);
+}
+
 /** The host's lease files, with (on Windows) the one VMnetDHCP's registry names first. */
 export async function leaseFilesFor(host: VmwareHost, exec: Exec): Promise<LeaseFile[]> {
   if (host.platform !== 'win32') return [...host.leaseFiles];
   const v = await readRegistryValue(exec, VMNET_DHCP_PARAMETERS, 'LeaseFile');
-  if (v === undefined || host.leaseFiles.some((l) => l.path.toLowerCase() === v.data.toLowerCase())) return [...host.leaseFiles];
-  return [{ path: v.data, format: 'isc' }, ...host.leaseFiles];
+  // reg query prints a REG_EXPAND_SZ as stored ("%ALLUSERSPROFILE%\VMware\..."): no file has that name.
+  const path = v === undefined ? undefined : expandWindowsEnv(v.data, host.env);
+  if (path === undefined || host.leaseFiles.some((l) => l.path.toLowerCase() === path.toLowerCase())) return [...host.leaseFiles];
+  return [{ path, format: 'isc' }, ...host.leaseFiles];
 }

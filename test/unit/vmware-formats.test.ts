@@ -274,6 +274,8 @@ describe('lease files', () => {
     assert.deepEqual(moved.calls.map((c) => c.args), [['query', VMNET_DHCP_PARAMETERS, '/v', 'LeaseFile']]);
     const same = fakeExec({ reg: () => ({ stdout: '    LeaseFile    REG_SZ    c:\\programdata\\vmware\\vmnetdhcp.leases\r\n' }) });
     assert.deepEqual((await leaseFilesFor(host, same)).map((l) => l.path), ['C:\\ProgramData\\VMware\\vmnetdhcp.leases']);
+    const expand = fakeExec({ reg: () => ({ stdout: '    LeaseFile    REG_EXPAND_SZ    %SystemDrive%\\VMnet\\%Unknown%\\vmnetdhcp.leases\r\n' }) });
+    assert.deepEqual((await leaseFilesFor({ ...host, env: { SYSTEMDRIVE: 'E:' } }, expand)).map((l) => l.path), ['E:\\VMnet\\%Unknown%\\vmnetdhcp.leases', 'C:\\ProgramData\\VMware\\vmnetdhcp.leases'], 'expanded from the environment, names in any case');
     const none = fakeExec({ reg: () => ({ exitCode: 1, stdout: fx('reg-query-missing.txt') }) });
     assert.equal((await leaseFilesFor(host, none)).length, 1);
     const linux = fakeExec({});
