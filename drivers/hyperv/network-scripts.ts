@@ -105,6 +105,12 @@ export function removeNetNatScript(name: string, prefix: string): string {
   return script('remove-netnat', [`@(NetNat\\Get-NetNat) | ${WHERE} { $_.Name -eq ${q(name)} -and $_.InternalIPInterfaceAddressPrefix -eq ${q(prefix)} } | NetNat\\Remove-NetNat -Confirm:$false`]);
 }
 
+/** The VMs (by name) whose adapters are connected to any of these switches: a switch in use is not ours alone to remove. */
+export function switchVmsScript(switchIds: readonly string[]): string {
+  const test = switchIds.map((id) => `$_.SwitchId -eq ${guid(id)}`).join(' -or ');
+  return script('switch-vms', [`Hyper-V\\Get-VMNetworkAdapter -All | ${WHERE} { -not $_.IsManagementOs -and (${test}) } | ${FOREACH} { [string]$_.VMName }`]);
+}
+
 export function removeSwitchScript(switchId: string): string {
   return script('remove-switch', [`Hyper-V\\Get-VMSwitch | ${WHERE} { $_.Id -eq ${guid(switchId)} } | Hyper-V\\Remove-VMSwitch -Force`]);
 }

@@ -23,6 +23,7 @@ import {
   removeNetNatScript,
   removeSwitchScript,
   setHostAddressScript,
+  switchVmsScript,
 } from './network-scripts.ts';
 import { DEFAULT_SWITCH_ID, parseVmSwitches, records, stringField } from './output.ts';
 import type { VmSwitchInfo } from './output.ts';
@@ -210,6 +211,7 @@ async function ownInternalSwitch(s: Session, name: string): Promise<VmSwitchInfo
   await s.deps.requireAdministrator(`creating the Internal switch "${name}"`);
   // A switch the registry knew but that is gone (removed by hand) is made again for the same users.
   const entry = known ?? fresh('switch', { name });
+  entry.createdByDevcluster = true;
   delete entry.id;
   await use(s, key, entry);
   s.ctx.report(`creating the Hyper-V Internal switch "${name}"`);
@@ -451,9 +453,16 @@ export async function releaseHypervNetwork(ctx: DriverContext, deps: NetworkDeps
     const s: Session = { ctx, deps, registry: await loadHypervRegistry(ctx.home) };
     const mine = Object.entries(s.registry.entries).filter(([key, e]) => ctx.profile in e.users || recorded.includes(key));
     mine.sort(([, a], [, b]) => REMOVAL_ORDER.indexOf(a.kind) - REMOVAL_ORDER.indexOf(b.kind));
+    const lastUser = (e: RegistryEntry) => Object.keys(e.users).every((u) => u === ctx.profile);
+    const switchIds = mine.flatMap(([, e]) => (e.kind === 'switch' && e.createdByDevcluster && e.id !== undefined && lastUser(e) ? [e.id] : []));
+    // A VM devcluster does not manage, connected to our switch since, would lose its network: the network stays (and
+    // stays recorded, unused, for a later delete to remove).
+    const strangers = switchIds.length === 0 ? [] : (await deps.run(switchVmsScript(switchIds), { signal: ctx.signal })).filter((n): n is string => typeof n === 'string');
+    if (strangers.length > 0) ctx.report(`leaving devcluster's switch, host address and NAT in place: ${[...new Set(strangers)].map((n) => `"${n}"`).join(', ')} still connected to it`, 'warn');
     for (const [key, entry] of mine) {
       delete entry.users[ctx.profile];
-      if (Object.keys(entry.users).length === 0) {
+      const kept = entry.createdByDevcluster && strangers.length > 0;
+      if (Object.keys(entry.users).length === 0 && !kept) {
         if (entry.createdByDevcluster) {
           ctx.report(`removing ${describeEntry(entry)} (devcluster created it and no other profile uses it)`);
           await removeEntry(s, entry);

@@ -16,6 +16,7 @@ import {
   removeNetNatScript,
   removeSwitchScript,
   setHostAddressScript,
+  switchVmsScript,
 } from './network-scripts.ts';
 import { hypervPresenceScript, rightsScript } from './rights.ts';
 import { createDiskScript, createVmScript, findOwnVmScript, removeVmScript, resumeVmScript, shutdownVmScript, startVmScript, turnOffVmScript, vmAddressScript, vmStateScript } from './vm-scripts.ts';
@@ -101,6 +102,7 @@ export function everyHypervScript(values: HypervScriptValues): { name: string; s
     { name: 'new-netnat', script: newNetNatScript(v.natName, v.subnet), userValues: [v.natName] },
     { name: 'remove-netnat', script: removeNetNatScript(v.natName, v.subnet), userValues: [v.natName] },
     { name: 'remove-switch', script: removeSwitchScript(v.switchId), userValues: [] },
+    { name: 'switch-vms', script: switchVmsScript([v.switchId, DEFAULT_SWITCH_ID]), userValues: [] },
     { name: 'ics-status', script: icsStatusScript(v.switchId), userValues: [] },
     { name: 'ics-enable', script: icsEnableScript(v.publicGuid, v.privateGuid), userValues: [] },
     { name: 'ics-disable', script: icsDisableScript(v.publicGuid, v.privateGuid), userValues: [] },

@@ -294,6 +294,30 @@ describe('the Hyper-V driver over a scripted PowerShell double', () => {
     assert.deepEqual(ctx.state.require().resources, []);
   });
 
+  test('a VM devcluster does not manage, connected to our switch, keeps the switch, address and NetNat through the last delete; a later delete removes them', async () => {
+    host();
+    const a = await context('sharedsw');
+    await driver.ensureNetwork(a, { ports: [] });
+    const ours = windows().switches.find((x) => x.name === 'devcluster')?.id as string;
+    setWindows((s) => s.vms.push({ id: '77777777-7777-4777-8777-777777777777', name: 'my-own-vm', path: 'D:\\VMs', state: 2, vhd: 'D:\\y.vhdx', mac: '00155D000002', switchId: ours, memoryBytes: 1 << 30, cpus: 1, dvds: [], com1: '', secureBoot: true, automaticCheckpoints: true, snapshots: [], ipAddresses: [] }));
+    await driver.delete(a);
+    assert.ok(a.reports.some((r) => /leaving devcluster's switch.*"my-own-vm"/.test(r)));
+    let w = windows();
+    assert.ok(w.switches.some((x) => x.id === ours));
+    assert.equal(w.netNats.filter((n) => n.name === 'devcluster-nat').length, 1);
+    assert.ok(w.hostAdapters.some((x) => x.switchId === ours && x.addresses.some((y) => y.startsWith('172.31.240.1/'))));
+    assert.deepEqual(a.state.require().resources, []);
+    // The user's VM gone, the next profile's delete removes what devcluster made.
+    setWindows((s) => (s.vms = s.vms.filter((v) => v.name !== 'my-own-vm')));
+    const b = await context('sharedsw2');
+    await driver.ensureNetwork(b, { ports: [] });
+    await driver.delete(b);
+    w = windows();
+    assert.deepEqual(w.switches.map((x) => x.id), [DEFAULT_SWITCH_ID]);
+    assert.deepEqual(w.netNats, []);
+    assert.equal(existsSync(hypervRegistryPath(home)), false);
+  });
+
   test('a create script too long for a command line reaches PowerShell as a BOM\'d .ps1 with -File, removed afterwards', async () => {
     host();
     const scripts = join(dir, 'ps-temp');
