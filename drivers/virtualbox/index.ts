@@ -12,7 +12,7 @@ import { ipv4ToInt, netContainsAddress, parseCidr } from '../../src/host/ipv4.ts
 import { powershellJsonText } from '../../src/host/powershell.ts';
 import { readTextIfExists } from '../../src/host/read-if-exists.ts';
 import { readJsonIfExists } from '../../src/profile/atomic.ts';
-import { acquireProfileLock } from '../../src/profile/lock.ts';
+import { withNetworkLock } from '../../src/profile/host-network-lock.ts';
 import { homePaths } from '../../src/profile/paths.ts';
 import type { ProfileState } from '../../src/profile/state.ts';
 import { logLine } from '../../src/ui/context.ts';
@@ -370,9 +370,8 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
       while (macs[1] === macs[0]) macs[1] = randomMac();
       const running = (await vmState(vbm, vm, ctx.signal)) === 'running';
       const forwards = await chooseForwards(request.ports, d.forwards, running);
-      const lock = await acquireProfileLock('VirtualBox host-only network', join(homePaths(ctx.home).home, 'network', 'virtualbox.lock.json'), { command: 'network', wait: true, waitTimeoutMs: 120_000, signal: ctx.signal });
-      let hostOnly: NonNullable<VBoxData['hostOnly']>;
-      try {
+      // The host-wide network lock every driver takes: two profiles starting at once do not choose the same subnet.
+      const hostOnly = await withNetworkLock(ctx.home, ctx.signal, async (): Promise<NonNullable<VBoxData['hostOnly']>> => {
         await saveData(ctx, (x) => {
           x.macs = macs;
         });
@@ -382,13 +381,10 @@ export function createVirtualBoxDriver(host: VirtualBoxHost): Driver {
           // Windows has been seen to lose an adapter's address (after sleep, an update): it is set again rather than replaced.
           ctx.report(`the host-only adapter ${recorded.name} lost its address; setting ${recorded.hostIp} again`, 'warn');
           await vbm.run(['hostonlyif', 'ipconfig', recorded.name, '--ip', recorded.hostIp, '--netmask', recorded.netmask]);
-          hostOnly = recorded;
-        } else {
-          hostOnly = recorded !== undefined && stillThere(recorded, now) ? recorded : await createHostOnly(ctx, vbm, target, macs);
+          return recorded;
         }
-      } finally {
-        await lock.release();
-      }
+        return recorded !== undefined && stillThere(recorded, now) ? recorded : await createHostOnly(ctx, vbm, target, macs);
+      });
       if (d.hostOnly !== undefined && d.hostOnly.guestIp !== hostOnly.guestIp) ctx.report(`the host-only network was gone and was made again: the guest's address is now ${hostOnly.guestIp}`, 'warn');
       await saveData(ctx, (x) => {
         x.forwards = forwards;
