@@ -193,7 +193,8 @@ async function switches(s: Session, by: { id: string } | { name: string }): Prom
 async function ownInternalSwitch(s: Session, name: string): Promise<VmSwitchInfo> {
   const key = `switch:${name}`;
   const known = s.registry.entries[key];
-  const found = await switches(s, { name });
+  // By the recorded Id when there is one: a switch renamed by hand is still ours, and must not be made twice.
+  const found = await switches(s, known?.id !== undefined ? { id: known.id } : { name });
   const ours = known?.id !== undefined ? found.find((x) => x.id === known.id) : found.find((x) => x.switchType === 'internal' && x.notes === DEVCLUSTER_NOTE && known !== undefined);
   if (ours !== undefined && known !== undefined) {
     known.id = ours.id;

@@ -318,6 +318,20 @@ describe('the Hyper-V driver over a scripted PowerShell double', () => {
     assert.equal(existsSync(hypervRegistryPath(home)), false);
   });
 
+  test('our switch renamed by hand is found by its Id: not made twice, and removed by delete', async () => {
+    host();
+    const a = await context('renamed');
+    await driver.ensureNetwork(a, { ports: [] });
+    setWindows((s) => {
+      for (const x of s.switches) if (x.name === 'devcluster') x.name = 'k8s lab';
+    });
+    const plan = await driver.ensureNetwork(a, { ports: [] });
+    assert.deepEqual(plan.guestAddress, { kind: 'static', cidr: '172.31.240.2/24', gateway: '172.31.240.1' });
+    assert.deepEqual(windows().switches.map((x) => x.name).sort(), ['Standardväxel', 'k8s lab']);
+    await driver.delete(a);
+    assert.deepEqual(windows().switches.map((x) => x.id), [DEFAULT_SWITCH_ID]);
+  });
+
   test('a create script too long for a command line reaches PowerShell as a BOM\'d .ps1 with -File, removed afterwards', async () => {
     host();
     const scripts = join(dir, 'ps-temp');
