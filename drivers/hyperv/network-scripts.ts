@@ -141,7 +141,9 @@ export function icsStatusScript(switchId: string): string {
 export function icsEnableScript(publicGuid: string, privateGuid: string): string {
   return script('ics-enable', [
     ...ICS_LINES,
-    `foreach ($c in $connections) { $props = $share.NetConnectionProps.Invoke($c); $config = $share.INetSharingConfigurationForINetConnection.Invoke($c); if ($props.Guid -eq ${q(publicGuid)}) { $config.EnableSharing(0) } elseif ($props.Guid -eq ${q(privateGuid)}) { $config.EnableSharing(1) } }`,
+    '# The public side first (the order of the documented examples), whatever order the connections are listed in.',
+    `foreach ($c in $connections) { $props = $share.NetConnectionProps.Invoke($c); $config = $share.INetSharingConfigurationForINetConnection.Invoke($c); if ($props.Guid -eq ${q(publicGuid)}) { $config.EnableSharing(0) } }`,
+    `foreach ($c in $connections) { $props = $share.NetConnectionProps.Invoke($c); $config = $share.INetSharingConfigurationForINetConnection.Invoke($c); if ($props.Guid -eq ${q(privateGuid)}) { $config.EnableSharing(1) } }`,
   ]);
 }
 
