@@ -117,7 +117,7 @@ export function vmwareChecks(hostOf: (ctx: CheckContext) => VmwareHost): readonl
     id: 'VMWARE_NOT_INSTALLED',
     title: 'VMware',
     category: 'hypervisor',
-    looksAt: 'vmrun: the vmware-vmrun setting, else PATH, else (Windows) the install path in the registry (HKLM\\SOFTWARE\\WOW6432Node\\VMware, Inc.\\VMware Workstation, then App Paths\\vmware.exe), else the default install folders; its version from its usage text and the product\'s (registry ProductVersion, `vmware -v`, Fusion\'s Contents/Info.plist)',
+    looksAt: 'vmrun: the vmware-vmrun setting, else PATH, else (Windows) the install path in the registry (HKLM\\SOFTWARE\\WOW6432Node\\VMware, Inc.\\VMware Workstation, then App Paths\\vmware.exe), else the default install folders; its version from its usage text and the product\'s (registry ProductVersion, `vmware -v`)',
     platforms: PLATFORMS,
     drivers: ['vmware'],
     fatal: true,
