@@ -164,8 +164,15 @@ export const KNOWN_ISSUES: readonly KnownIssue[] = [
     id: 'VBOX_HOSTONLY_RANGE', exitCode: 71, title: 'VirtualBox refuses the host-only address',
     pattern: /E_ACCESSDENIED \(0x80070005\)[\s\S]*(EnableStaticIPConfig|hostonly)|host-only cidr conflicts/i,
     drivers: ['virtualbox'],
-    advice: 'VirtualBox 6.1.28 and newer only allow host-only addresses in 192.168.56.0/21: choose a subnet in that range, or list yours in /etc/vbox/networks.conf.',
+    advice: 'VirtualBox 6.1.28 and newer only allow host-only addresses in 192.168.56.0/21 unless /etc/vbox/networks.conf lists others; devcluster picks a free /24 inside the allowed ranges, so when none is free, widen /etc/vbox/networks.conf (`* 192.168.56.0/21`) or remove host-only adapters you no longer use (`VBoxManage list hostonlyifs`).',
     related: [`${mk}#12748`, `${mk}#12764`, `${mk}#12765`, `${mk}#3594`],
+  },
+  {
+    id: 'VBOX_HOSTONLY_MISSING', exitCode: 71, title: 'The VM\'s host-only adapter or its network filter is missing',
+    pattern: /VERR_INTNET_FLT_IF_NOT_FOUND|VERR_SUPDRV_COMPONENT_NOT_FOUND/,
+    drivers: ['virtualbox'],
+    advice: 'The host-only adapter the VM uses is gone or VirtualBox\'s network filter driver is missing: run `devcluster start` again, which makes the adapter anew; if it persists, reinstall VirtualBox with its networking components and restart the machine.',
+    related: [`${mk}#6036`],
   },
   {
     id: 'VBOX_HOSTONLY_CREATE_DENIED', exitCode: 67, title: 'Not allowed to create a VirtualBox host-only adapter',
