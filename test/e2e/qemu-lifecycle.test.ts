@@ -69,6 +69,7 @@ test('start, ssh, stop, start again with the same disk and host key, delete leav
 
   const stopped = await e2e(['stop', '-p', PROFILE]);
   assert.equal(stopped.code, 0, stopped.stderr);
+  assert.match(stopped.stdout, /stopped in [\d.]+s \(the guest shut itself down\)/, 'the guest powered off over SSH before the driver stopped it');
   assert.deepEqual(qemuProcessesOf(profileDir), []);
   const stoppedStatus = await e2e(['status', '-p', PROFILE, '-o', 'json']);
   assert.equal(stoppedStatus.code & 1, 1, 'status exit code has the host bit');
