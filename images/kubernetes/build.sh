@@ -14,7 +14,8 @@ Usage: build.sh VERSION OUT_DIR [--parts LIST] [--versions FILE]
   VERSION          a Kubernetes release, e.g. v1.37.2
   OUT_DIR          where the bundle goes (created if missing)
   --parts LIST     comma-separated subset of: kubernetes,etcd,containerd,runc,
-                   crictl,cni,coredns,pause,images,manifest (default: all, in order)
+                   crictl,cni,coredns,pause,images,preload,manifest (default: all,
+                   in order; preload needs root and is left out without it)
   --versions FILE  the containerd, runc, crictl and CNI plugin versions for
                    VERSION, in versions.env's form (default: versions.env beside
                    this script, the pins of v1.37.2)
@@ -32,7 +33,7 @@ die() { say "ERROR: $*"; exit 1; }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly here
-readonly ALL_PARTS=kubernetes,etcd,containerd,runc,crictl,cni,coredns,pause,images,manifest
+readonly ALL_PARTS=kubernetes,etcd,containerd,runc,crictl,cni,coredns,pause,images,preload,manifest
 
 (($# >= 1)) && [[ $1 == -h || $1 == --help ]] && { usage; exit 0; }
 (($# >= 2)) || { usage >&2; exit 2; }
@@ -218,6 +219,8 @@ build_etcd() {
 # ---------------------------------------------------------------- containerd
 build_containerd() {
   local dir=$work/containerd-$CONTAINERD_VERSION m=github.com/containerd/containerd/v2 ldflags
+  # The preload is this containerd's on-disk state: a new containerd makes it stale.
+  rm -rf "$out/preload"
   wrapper_module "$dir" "$m" "$CONTAINERD_VERSION" \
     $'\ntool (\n\t'"$m/cmd/containerd"$'\n\t'"$m/cmd/ctr"$'\n\t'"$m/cmd/containerd-shim-runc-v2"$'\n)\n'
   ldflags="-s -w -X $m/version.Version=$CONTAINERD_VERSION -X $m/version.Package=$m"
@@ -353,6 +356,8 @@ build_images() {
   local created
   created=$(module_time k8s.io/kubernetes "$version")
   rm -f "$out"/images/*.tar
+  # The preload holds these images unpacked: it goes with them.
+  rm -rf "$out/preload"
   kube_proxy_rootfs
   while read -r ref; do
     name=${ref#registry.k8s.io/} tag=${ref##*:}
@@ -372,10 +377,74 @@ build_images() {
   done < <(kubeadm_images)
 }
 
+# ---------------------------------------------------------------- preload
+# The images as the guest's containerd holds them after importing them: its
+# content store, metadata database and overlayfs snapshots, made by this
+# bundle's containerd with the same snapshotter and namespace as the guest's.
+# The guest extracts it into a fresh /var/lib/containerd instead of importing
+# the archives, which costs over a minute under software emulation (each layer
+# is hashed, decompressed and written there; docs/benchmarks.md). Unpacking
+# creates files owned by other users and overlay whiteouts, so it needs root;
+# without root the bundle has no preload and the guest imports the archives.
+readonly PRELOAD_FILE=preload/containerd-overlayfs.tar
+build_preload() {
+  rm -rf "$out/preload"
+  if ((EUID != 0)); then
+    say "WARNING: not root, so no preload: the guest will import the images instead (slower)"
+    return 0
+  fi
+  command -v unshare >/dev/null || die "the preload needs unshare (util-linux)"
+  [[ -x $out/bin/containerd && -x $out/bin/ctr ]] || die "bin/containerd and bin/ctr are missing: build the containerd part first"
+  local -a archives=("$out"/images/*.tar)
+  [[ -f ${archives[0]} ]] || die "images/ is empty: build the images part first"
+  local dir=$work/preload pid sock ctr_log i
+  # The snapshots need a file system that can hold overlay upper directories
+  # (not overlayfs itself): $work is on the cache's disk.
+  rm -rf "$dir"
+  mkdir -p "$dir/root" "$dir/state"
+  sock=$dir/state/containerd.sock ctr_log=$dir/containerd.log
+  cat >"$dir/config.toml" <<'EOT'
+version = 3
+# Only the content store, metadata and snapshotter are needed here: the CRI
+# plugins would want CNI and a runtime this host may not have.
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images"]
+EOT
+  # Its own mount namespace: whatever containerd mounts while unpacking stays there.
+  unshare --mount --propagation private "$out/bin/containerd" --config "$dir/config.toml" \
+    --root "$dir/root" --state "$dir/state" --address "$sock" --log-level warn 2>"$ctr_log" &
+  pid=$!
+  for ((i = 0; i < 300; i++)); do
+    "$out/bin/ctr" --address "$sock" version >/dev/null 2>&1 && break
+    kill -0 "$pid" 2>/dev/null || { cat "$ctr_log" >&2; die "containerd exited while starting"; }
+    sleep 0.1
+  done
+  local a
+  for a in "${archives[@]}"; do
+    "$out/bin/ctr" --address "$sock" --namespace k8s.io images import --snapshotter overlayfs \
+      --platform linux/amd64 "$a" >>"$dir/import.log" 2>&1 || { kill "$pid"; cat "$dir/import.log" "$ctr_log" >&2; die "ctr import $a failed"; }
+  done
+  local listed
+  listed=$("$out/bin/ctr" --address "$sock" --namespace k8s.io images ls -q | wc -l)
+  kill "$pid"
+  wait "$pid" || true
+  ((listed == ${#archives[@]})) || die "containerd holds $listed images after importing ${#archives[@]}"
+  mkdir -p "$out/preload"
+  # Only what the import made; containerd creates its other directories itself.
+  # Overlay whiteouts are device nodes and opaque directories carry trusted.*
+  # attributes, so both travel in the archive.
+  tar --create --file "$out/$PRELOAD_FILE.tmp" --sort=name --numeric-owner --format=posix \
+    --xattrs --xattrs-include='trusted.*' --xattrs-include='security.capability' \
+    --exclude=./io.containerd.content.v1.content/ingest \
+    -C "$dir/root" ./io.containerd.content.v1.content ./io.containerd.metadata.v1.bolt ./io.containerd.snapshotter.v1.overlayfs
+  mv "$out/$PRELOAD_FILE.tmp" "$out/$PRELOAD_FILE"
+  rm -rf "$dir"
+}
+
 # ---------------------------------------------------------------- manifest
 write_manifest() {
   local tool=$work/bundletool f
-  [[ -x $tool ]] || (cd "$here/bundletool" && CGO_ENABLED=0 go build -trimpath -o "$tool" .)
+  # Built every time (Go's cache makes it quick): a tool left by an older run would write an older manifest.
+  (cd "$here/bundletool" && CGO_ENABLED=0 go build -trimpath -o "$tool" .)
   local -a comps=(-component "kubernetes=$version")
   for f in "$out"/versions/*; do
     # One-line version files only; the go.mod/go.sum and package lists are
@@ -399,6 +468,7 @@ want cni && timed cni build_cni
 want coredns && timed coredns build_coredns
 want pause && timed pause build_pause
 want images && timed images build_images
+want preload && timed preload build_preload
 want manifest && timed manifest write_manifest
 # Timings stay out of the bundle (they differ run to run); kept beside the caches.
 for p in "${!took[@]}"; do printf '%s %s %s %ss\n' "$(date -u +%FT%TZ)" "$version" "$p" "${took[$p]}"; done |

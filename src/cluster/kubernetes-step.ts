@@ -45,6 +45,8 @@ export interface KubernetesStepResult {
   server: string;
   context: string;
   bootstrap: 'initialized' | 'warm';
+  /** How the bundle's images reached containerd on this start: its preload, imports, or already there. */
+  images: 'preloaded' | 'imported' | 'present';
   kubeconfig: MergeClusterResult;
   /** Certificates made again on this start, with the reason (an address the old one did not cover). */
   reissued: string[];
@@ -72,9 +74,10 @@ export async function startKubernetes(input: KubernetesStepInput): Promise<Kuber
   const { p, steps, ssh, bundle } = input;
   const version = bundle.manifest.kubernetesVersion;
   const sandboxImage = `registry.k8s.io/pause:${bundle.manifest.components['pause'] ?? ''}`;
-  await steps.run(`Installing Kubernetes ${version} in the guest`, async (update) => {
+  const images = await steps.run(`Installing Kubernetes ${version} in the guest`, async (update) => {
     const r = await prepareNode(ssh, { bundle, medium: bundle.medium, sandboxImage, ...(input.registryMirror === undefined ? {} : { registryMirror: input.registryMirror }) }, update);
-    update(r.bundle === 'unchanged' && r.imagesImported === 0 ? 'already installed' : `bundle ${r.bundle}, ${r.imagesImported} images imported`);
+    update(r.bundle === 'unchanged' && r.imagesImported === 0 ? 'already installed' : `bundle ${r.bundle}, ${r.imagesPreloaded ? 'images preloaded' : `${r.imagesImported} images imported`}`);
+    return r.imagesPreloaded ? 'preloaded' : r.imagesImported > 0 ? 'imported' : 'present';
   });
 
   const server = apiServerUrl(input.address);
@@ -131,5 +134,5 @@ export async function startKubernetes(input: KubernetesStepInput): Promise<Kuber
     st.apiServer = server.url;
     st.kubernetes = { version, guestIp, context: kubeconfig.names.context, bootstrappedAt: st.kubernetes?.bootstrappedAt ?? new Date().toISOString() };
   });
-  return { version, server: server.url, context: kubeconfig.names.context, bootstrap, kubeconfig, reissued };
+  return { version, server: server.url, context: kubeconfig.names.context, bootstrap, images, kubeconfig, reissued };
 }

@@ -61,7 +61,7 @@ export interface StartResult {
   alreadyRunning: boolean;
   ssh: { host: string; port: number; user: string };
   guestIp: string | undefined;
-  kubernetes: Pick<KubernetesStepResult, 'version' | 'server' | 'context' | 'bootstrap' | 'reissued'> | undefined;
+  kubernetes: Pick<KubernetesStepResult, 'version' | 'server' | 'context' | 'bootstrap' | 'images' | 'reissued'> | undefined;
   timings: StepTiming[];
   totalMs: number;
 }
@@ -158,7 +158,7 @@ export async function startCluster(options: StartOptions): Promise<StartResult> 
       alreadyRunning: vmState === 'running',
       ssh: { ...reached.ssh, user: DEFAULT_SEED_USER },
       guestIp: reached.address.ip,
-      kubernetes: kubernetes === undefined ? undefined : { version: kubernetes.version, server: kubernetes.server, context: kubernetes.context, bootstrap: kubernetes.bootstrap, reissued: kubernetes.reissued },
+      kubernetes: kubernetes === undefined ? undefined : { version: kubernetes.version, server: kubernetes.server, context: kubernetes.context, bootstrap: kubernetes.bootstrap, images: kubernetes.images, reissued: kubernetes.reissued },
       timings: steps.timings,
       totalMs: Math.round(performance.now() - started),
     };

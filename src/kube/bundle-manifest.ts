@@ -17,7 +17,22 @@ export interface BundleManifest {
   /** kubernetes, etcd, containerd, runc, crictl, cni-plugins, coredns, pause: the version each was built at. */
   readonly components: Readonly<Record<string, string>>;
   readonly images: readonly BundleImage[];
+  /** containerd's state holding the images unpacked, when the bundle was built with one (build.sh's preload part). */
+  readonly preload?: BundlePreload;
   readonly files: readonly BundleFile[];
+}
+
+/**
+ * A tar of containerd's content store, metadata and snapshots, made by the
+ * bundle's own containerd from the bundle's images. The guest extracts it
+ * into a containerd that never ran instead of importing the images.
+ */
+export interface BundlePreload {
+  /** One of files. */
+  readonly file: string;
+  /** The guest's snapshotter and CRI namespace: a state made for others would be unusable there. */
+  readonly snapshotter: 'overlayfs';
+  readonly namespace: 'k8s.io';
 }
 
 export interface BundleImage {
@@ -119,6 +134,17 @@ export function parseBundleManifest(raw: unknown): Checked<BundleManifest> {
     });
   }
 
+  const preload = raw['preload'];
+  if (preload !== undefined) {
+    const listed = new Set(files.map((f) => f.path));
+    if (!isRecord(preload)) problems.push('preload, when present, must be an object');
+    else {
+      if (typeof preload['file'] !== 'string' || !listed.has(preload['file'])) problems.push('preload.file must be one of the listed files');
+      if (preload['snapshotter'] !== 'overlayfs') problems.push(`preload.snapshotter must be "overlayfs" (the guest's), not ${JSON.stringify(preload['snapshotter'])}`);
+      if (preload['namespace'] !== 'k8s.io') problems.push(`preload.namespace must be "k8s.io" (the CRI's), not ${JSON.stringify(preload['namespace'])}`);
+    }
+  }
+
   if (problems.length > 0) return { ok: false, problems };
   return {
     ok: true,
@@ -129,6 +155,7 @@ export function parseBundleManifest(raw: unknown): Checked<BundleManifest> {
       ...(typeof goVersion === 'string' ? { goVersion } : {}),
       components,
       images,
+      ...(preload === undefined ? {} : { preload: { file: (preload as Record<string, string>)['file'] as string, snapshotter: 'overlayfs' as const, namespace: 'k8s.io' as const } }),
       files,
     },
   };

@@ -3,7 +3,7 @@ import { quoteShellArg } from '../host/posix-quote.ts';
 import type { SshSession } from '../ssh/session.ts';
 import { DevclusterError } from '../ui/errors.ts';
 import type { BundleFile, BundleImage, BundleManifest } from './bundle-manifest.ts';
-import { CRI_NAMESPACE, GUEST_BIN_DIR, GUEST_CNI_BIN_DIR, GUEST_SBIN_DIR } from './node-files.ts';
+import { CONTAINERD_ROOT, CRI_NAMESPACE, GUEST_BIN_DIR, GUEST_CNI_BIN_DIR, GUEST_SBIN_DIR } from './node-files.ts';
 import type { GuestFile } from './node-files.ts';
 import './bootstrap-errors.ts';
 
@@ -29,10 +29,47 @@ export function guestDestination(path: string): string | undefined {
   return undefined;
 }
 
-/** The bundle files the guest needs: binaries, CNI plugins and the image archives. */
+/** The bundle files the guest needs: binaries, CNI plugins, the image archives and the preload. */
 export function filesForGuest(manifest: BundleManifest): BundleFile[] {
-  const images = new Set(manifest.images.map((i) => i.file));
-  return manifest.files.filter((f) => guestDestination(f.path) !== undefined || images.has(f.path));
+  const wanted = new Set(manifest.images.map((i) => i.file));
+  if (manifest.preload !== undefined) wanted.add(manifest.preload.file);
+  return manifest.files.filter((f) => guestDestination(f.path) !== undefined || wanted.has(f.path));
+}
+
+/**
+ * Shell lines that extract a preload archive into containerd's root, only
+ * when that root does not exist (a containerd that ever ran has state of its
+ * own, and its images are then imported instead). The archive is extracted
+ * beside the root and renamed into place when whole, so an interrupted
+ * extraction never looks like a containerd state. Runs in the background
+ * (the binaries are copied meanwhile, on the other vCPU); `preload_wait`
+ * waits for it and prints "preloaded" when it ran.
+ */
+export function preloadScript(archive: string, root: string): string[] {
+  const [from, into, staging] = [archive, root, `${root}.devcluster-preload`].map(quoteShellArg);
+  return [
+    'preload_pid=',
+    // A script that fails while the extraction runs stops it: a later start removes what it left.
+    'trap \'[ -z "$preload_pid" ] || kill "$preload_pid" 2>/dev/null\' EXIT',
+    `if [ ! -e ${into} ]; then`,
+    `  rm -rf ${staging}`,
+    `  mkdir -p ${staging}`,
+    // Every attribute: overlay's opaque-directory markers are trusted.* attributes, which tar restores only when asked.
+    `  tar --extract --file ${from} --directory ${staging} --numeric-owner --same-permissions --xattrs --xattrs-include='*' &`,
+    '  preload_pid=$!',
+    'fi',
+    'preload_wait() {',
+    '  [ -n "$preload_pid" ] || return 0',
+    '  wait "$preload_pid"',
+    '  preload_pid=',
+    // containerd makes its root 0711 (an archive's "." entry may say otherwise): other users may reach the snapshots it hands to containers, not list them.
+    `  chmod 0711 ${staging}`,
+    `  mv ${staging} ${into}`,
+    // Flushed before the bundle marker can say the node is ready.
+    `  sync -f ${into}`,
+    '  echo preloaded',
+    '}',
+  ];
 }
 
 /** The medium's name for a bundle path: the ISO writer makes flat volumes, so the directory joins the name. */
@@ -49,16 +86,6 @@ export function sudo(script: string): string {
   return `sudo sh -c ${quoteShellArg(script)}`;
 }
 
-async function readMarker(ssh: SshSession): Promise<InstalledBundleMarker | undefined> {
-  const r = await ssh.exec(sudo(`cat ${GUEST_BUNDLE_MARKER} 2>/dev/null`));
-  if (r.code !== 0) return undefined;
-  try {
-    return JSON.parse(r.stdout) as InstalledBundleMarker;
-  } catch {
-    return undefined;
-  }
-}
-
 /** `sha256sum` output as path -> digest (files it could not read are absent). */
 function parseSha256sum(stdout: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -69,17 +96,21 @@ function parseSha256sum(stdout: string): Map<string, string> {
   return out;
 }
 
-/** Finds the bundle's medium by its label and mounts it read-only; idempotent. */
-export async function mountBundleMedium(ssh: SshSession, medium: { label: string; manifestSha256: string }): Promise<void> {
+/** Shell lines that find the bundle's medium by its label and mount it read-only (idempotent), then print its manifest's sha256, or "absent". */
+function mountLines(label: string): string[] {
   const m = GUEST_MEDIUM_MOUNT;
-  const script = [
-    `dev=$(blkid -L ${quoteShellArg(medium.label)}) || { echo absent; exit 0; }`,
+  return [
+    `dev=$(blkid -L ${quoteShellArg(label)}) || { echo absent; exit 0; }`,
     `mkdir -p ${m}`,
     `mountpoint -q ${m} || mount -t iso9660 -o ro,nosuid,nodev "$dev" ${m} || exit 1`,
     `sha256sum ${m}/manifest.json`,
-  ].join('\n');
-  const r = await ssh.run(sudo(script));
-  if (r.stdout.trim() === 'absent') {
+  ];
+}
+
+/** What mountLines printed: the medium is there and holds this bundle, or an error says which is not so. */
+async function checkMounted(ssh: SshSession, stdout: string, medium: { label: string; manifestSha256: string }): Promise<void> {
+  const m = GUEST_MEDIUM_MOUNT;
+  if (stdout.trim() === 'absent') {
     throw new DevclusterError('KUBE_BUNDLE_MEDIUM_MISSING', `the guest sees no disk labelled ${medium.label}, the ISO that carries the node bundle`, {
       advice: [
         'Either the hypervisor did not attach it, or an earlier devcluster made this VM: it copied the bundle over SSH and attached no medium.',
@@ -88,7 +119,7 @@ export async function mountBundleMedium(ssh: SshSession, medium: { label: string
       ].join('\n'),
     });
   }
-  const digest = parseSha256sum(r.stdout).get(`${m}/manifest.json`);
+  const digest = parseSha256sum(stdout).get(`${m}/manifest.json`);
   if (digest !== medium.manifestSha256) {
     await ssh.exec(sudo(`umount ${m}`));
     throw new DevclusterError('KUBE_BUNDLE_MEDIUM_STALE', `the bundle medium the VM has attached holds another bundle (manifest sha256 ${digest ?? 'unreadable'}) than the one this start installs (${medium.manifestSha256})`, {
@@ -97,41 +128,75 @@ export async function mountBundleMedium(ssh: SshSession, medium: { label: string
   }
 }
 
-/** Mounts the medium once, the first time something needs it. */
-export type MediumMount = () => Promise<void>;
+/** Finds the bundle's medium by its label and mounts it read-only; idempotent. */
+export async function mountBundleMedium(ssh: SshSession, medium: { label: string; manifestSha256: string }): Promise<void> {
+  const r = await ssh.run(sudo(mountLines(medium.label).join('\n')));
+  await checkMounted(ssh, r.stdout, medium);
+}
 
 /**
- * Installs the bundle's binaries from the mounted medium. Idempotent: an
+ * The medium, as the install uses it: `ready()` mounts it when it is not yet
+ * and waits for the host's check of its bytes; nothing is read from it before.
+ */
+export interface MediumAccess {
+  readonly label: string;
+  readonly manifestSha256: string;
+  /** Set once the guest has it mounted. */
+  mounted: boolean;
+  ready(): Promise<void>;
+}
+
+export interface GuestInstall {
+  bundle: 'installed' | 'unchanged';
+  /** The images arrived as the bundle's preloaded containerd state (they are then not imported). */
+  preloaded: boolean;
+}
+
+/**
+ * Installs the bundle's binaries from the mounted medium and, on a node
+ * whose containerd never ran, extracts the bundle's preload. Idempotent: an
  * installed bundle with the same manifest is left as it is.
  */
-export async function installBundleInGuest(
-  ssh: SshSession,
-  manifest: BundleManifest,
-  mount: MediumMount,
-  progress: InstallProgress,
-  manifestSha256: string,
-): Promise<'installed' | 'unchanged'> {
-  const marker = await readMarker(ssh);
-  if (marker?.manifestSha256 === manifestSha256) return 'unchanged';
-  await mount();
-  progress('installing binaries');
+export async function installBundleInGuest(ssh: SshSession, manifest: BundleManifest, medium: MediumAccess, progress: InstallProgress): Promise<GuestInstall> {
+  // One command: the marker says whether this bundle is installed; when not, the medium is mounted at once.
+  const installed = `"manifestSha256":"${medium.manifestSha256}"`;
+  const first = await ssh.run(sudo([`if grep -qF ${quoteShellArg(installed)} ${GUEST_BUNDLE_MARKER} 2>/dev/null; then echo unchanged; exit 0; fi`, ...mountLines(medium.label)].join('\n')));
+  if (first.stdout.trim() === 'unchanged') return { bundle: 'unchanged', preloaded: false };
+  await checkMounted(ssh, first.stdout, medium);
+  medium.mounted = true;
+  await medium.ready();
+  const { preload } = manifest;
+  progress(preload === undefined ? 'installing binaries' : 'installing binaries (and, on a new node, the preloaded images)');
   const placements = filesForGuest(manifest).flatMap((f) => {
     const to = guestDestination(f.path);
     return to === undefined ? [] : [`install -D -m 0755 ${GUEST_MEDIUM_MOUNT}/${mediumFileName(f.path)} ${to}`];
   });
-  // Earlier devcluster versions copied the bundle into this staging directory over SSH; an interrupted copy left it there.
-  await ssh.run(sudo(['set -e', ...placements, `rm -rf ${LEGACY_STAGING}`].join('\n')), { timeoutMs: 5 * 60_000 });
-  return 'installed';
+  const script = [
+    'set -e',
+    ...(preload === undefined ? ['preload_wait() { :; }'] : preloadScript(`${GUEST_MEDIUM_MOUNT}/${mediumFileName(preload.file)}`, CONTAINERD_ROOT)),
+    ...placements,
+    // Earlier devcluster versions copied the bundle into this staging directory over SSH; an interrupted copy left it there.
+    `rm -rf ${LEGACY_STAGING}`,
+    'preload_wait',
+  ];
+  const r = await ssh.run(sudo(script.join('\n')), { timeoutMs: 10 * 60_000 });
+  return { bundle: 'installed', preloaded: r.stdout.split('\n').includes('preloaded') };
 }
 
-/** After the images are imported: the marker says the bundle is in place, and the medium is let go. */
-export async function finishBundleInstall(ssh: SshSession, manifest: BundleManifest, manifestSha256: string): Promise<void> {
-  const marker: InstalledBundleMarker = { kubernetesVersion: manifest.kubernetesVersion, manifestSha256 };
-  await writeGuestFiles(ssh, [{ path: GUEST_BUNDLE_MARKER, content: `${JSON.stringify(marker)}\n`, mode: 0o644 }]);
-}
-
-export async function unmountBundleMedium(ssh: SshSession): Promise<void> {
-  await ssh.run(sudo(`if mountpoint -q ${GUEST_MEDIUM_MOUNT}; then umount ${GUEST_MEDIUM_MOUNT}; fi`));
+/**
+ * After the images are in containerd: the marker says the bundle is in place
+ * (when it was installed now), and the medium is let go. One command.
+ */
+export async function finishBundleInstall(ssh: SshSession, installed: InstalledBundleMarker | undefined): Promise<void> {
+  const m = GUEST_MEDIUM_MOUNT;
+  const marker = installed === undefined ? [] : [
+    `mkdir -p ${quoteShellArg(GUEST_BUNDLE_MARKER.slice(0, GUEST_BUNDLE_MARKER.lastIndexOf('/')))}`,
+    // Written beside the marker and renamed, so the marker is never half there.
+    `printf '%s\\n' ${quoteShellArg(JSON.stringify(installed))} >${GUEST_BUNDLE_MARKER}.tmp`,
+    `chmod 0644 ${GUEST_BUNDLE_MARKER}.tmp`,
+    `mv ${GUEST_BUNDLE_MARKER}.tmp ${GUEST_BUNDLE_MARKER}`,
+  ];
+  await ssh.run(sudo(['set -e', ...marker, `if mountpoint -q ${m}; then umount ${m}; fi`].join('\n')));
 }
 
 /** Images in containerd's CRI namespace, as ref@digest. */
@@ -151,11 +216,11 @@ async function presentImages(ssh: SshSession): Promise<Set<string>> {
  * checks each landed with that digest (containerd verifies every blob
  * against it, so this proves the content).
  */
-export async function importBundleImages(ssh: SshSession, manifest: BundleManifest, mount: MediumMount, progress: InstallProgress): Promise<number> {
+export async function importBundleImages(ssh: SshSession, manifest: BundleManifest, medium: MediumAccess, progress: InstallProgress): Promise<number> {
   const present = await presentImages(ssh);
   const missing = manifest.images.filter((i) => !present.has(`${i.ref}@${i.manifestDigest}`));
   if (missing.length === 0) return 0;
-  await mount();
+  await medium.ready();
   // Largest first, so the parallel imports end close together.
   const size = (i: BundleImage): number => manifest.files.find((f) => f.path === i.file)?.size ?? 0;
   const queue = [...missing].sort((a, b) => size(b) - size(a));

@@ -5,7 +5,8 @@ import { DevclusterError } from '../ui/errors.ts';
 import type { BundleManifest } from './bundle-manifest.ts';
 import { verifyBundleMedium } from './bundle-medium.ts';
 import type { BundleMedium } from './bundle-medium.ts';
-import { finishBundleInstall, importBundleImages, installBundleInGuest, mountBundleMedium, sudo, unmountBundleMedium, writeGuestFiles } from './guest-bundle.ts';
+import { finishBundleInstall, importBundleImages, installBundleInGuest, mountBundleMedium, sudo, writeGuestFiles } from './guest-bundle.ts';
+import type { MediumAccess } from './guest-bundle.ts';
 import { CONTROL_PLANE_NAME, GUEST_ADMIN_KUBECONFIG, GUEST_KUBEADM_CONFIG, NODE_POD_CIDR, staticPodPatches } from './kubeadm-config.ts';
 import { GUEST_BIN_DIR, MIRRORED_REGISTRIES, nodeFiles } from './node-files.ts';
 import type { GuestFile } from './node-files.ts';
@@ -40,6 +41,8 @@ export interface PrepareNodeInput {
 
 export interface PrepareNodeResult {
   bundle: 'installed' | 'unchanged';
+  /** The images came with the bundle's preload. */
+  imagesPreloaded: boolean;
   imagesImported: number;
   changedFiles: string[];
 }
@@ -51,15 +54,22 @@ export interface PrepareNodeResult {
  */
 export async function prepareNode(ssh: SshSession, input: PrepareNodeInput, progress: Progress): Promise<PrepareNodeResult> {
   const { medium } = input;
-  let mounted = false;
-  const mount = async (): Promise<void> => {
-    if (mounted) return;
-    progress('checking the bundle medium');
-    await verifyBundleMedium(medium);
-    await mountBundleMedium(ssh, medium);
-    mounted = true;
+  // The host hashes the medium while the guest answers its first question; the guest reads nothing from it before the hash matched.
+  const verified = verifyBundleMedium(medium);
+  verified.catch(() => undefined);
+  const access: MediumAccess = {
+    label: medium.label,
+    manifestSha256: medium.manifestSha256,
+    mounted: false,
+    async ready() {
+      if (!this.mounted) {
+        await mountBundleMedium(ssh, medium);
+        this.mounted = true;
+      }
+      await verified;
+    },
   };
-  const bundle = await installBundleInGuest(ssh, input.bundle.manifest, mount, progress, medium.manifestSha256);
+  const { bundle, preloaded } = await installBundleInGuest(ssh, input.bundle.manifest, access, progress);
   progress('configuring containerd, the CNI network and kernel settings');
   const files = nodeFiles({ sandboxImage: input.sandboxImage, podCidr: NODE_POD_CIDR, ...(input.registryMirror === undefined ? {} : { registryMirror: input.registryMirror }) });
   const changedFiles = await writeGuestFiles(ssh, files);
@@ -69,35 +79,53 @@ export async function prepareNode(ssh: SshSession, input: PrepareNodeInput, prog
     const removed = await ssh.run(sudo(`for f in ${stale.join(' ')}; do if [ -e "$f" ]; then rm -f "$f"; echo "$f"; fi; done`));
     changedFiles.push(...removed.stdout.split('\n').filter((l) => l !== ''));
   }
-  const reload = changedFiles.some((f) => f.startsWith('/etc/systemd/')) ? 'systemctl daemon-reload && ' : '';
+  const reload = changedFiles.some((f) => f.startsWith('/etc/systemd/')) ? `${reloadIfNeeded(['containerd.service', 'kubelet.service'])} && ` : '';
   const restart = changedFiles.some((f) => f.startsWith('/etc/containerd/') || f === '/etc/systemd/system/containerd.service');
-  await ssh.run(sudo(`modprobe overlay && modprobe br_netfilter && sysctl --quiet --system >/dev/null && ${reload}{ systemctl enable containerd >/dev/null 2>&1; systemctl ${restart ? 'restart' : 'start'} containerd; }`), { timeoutMs: 3 * 60_000 });
-  await waitForContainerd(ssh, progress);
-  const imagesImported = await importBundleImages(ssh, input.bundle.manifest, mount, progress).catch((e: unknown) => {
+  progress('starting containerd');
+  const started = await ssh.run(sudo(`modprobe overlay && modprobe br_netfilter && sysctl --quiet --system >/dev/null && ${reload}{ ${ENABLE} containerd >/dev/null 2>&1; systemctl ${restart ? 'restart' : 'start'} containerd; } && ${awaitContainerd()}`), {
+    timeoutMs: 5 * 60_000,
+    okExitCodes: [CONTAINERD_NOT_READY_EXIT],
+  });
+  if (started.code === CONTAINERD_NOT_READY_EXIT) {
+    throw new DevclusterError('CONTAINERD_NOT_READY', `containerd did not answer on its socket within 2 minutes: ${started.stderr.trim().split('\n').pop() ?? ''}`, {
+      advice: 'Read its log with `devcluster ssh -- sudo journalctl -u containerd -n 50`.',
+    });
+  }
+  const imagesImported = await importBundleImages(ssh, input.bundle.manifest, access, progress).catch((e: unknown) => {
     throw new DevclusterError('KUBE_IMAGE_IMPORT_FAILED', `importing the node bundle's images into containerd failed: ${(e as Error).message}`, {
       advice: 'Read containerd\'s log with `devcluster ssh -- sudo journalctl -u containerd`; a full guest disk is the usual cause (`devcluster ssh -- df -h`).',
       cause: e,
     });
   });
-  if (bundle === 'installed') await finishBundleInstall(ssh, input.bundle.manifest, medium.manifestSha256);
-  if (mounted) await unmountBundleMedium(ssh);
-  return { bundle, imagesImported, changedFiles };
+  const marker = bundle === 'installed' ? { kubernetesVersion: input.bundle.manifest.kubernetesVersion, manifestSha256: medium.manifestSha256 } : undefined;
+  if (marker !== undefined || access.mounted) await finishBundleInstall(ssh, marker);
+  return { bundle, imagesPreloaded: preloaded, imagesImported, changedFiles };
 }
 
-async function waitForContainerd(ssh: SshSession, progress: Progress): Promise<void> {
-  progress('waiting for containerd');
-  const deadline = Date.now() + 2 * 60_000;
-  for (;;) {
-    const r = await ssh.exec(sudo(`${GUEST_BIN_DIR}/ctr version`), { timeoutMs: 30_000 });
-    if (r.code === 0) return;
-    if (Date.now() > deadline) {
-      throw new DevclusterError('CONTAINERD_NOT_READY', `containerd did not answer on its socket within 2 minutes: ${r.stderr.trim().split('\n').pop() ?? ''}`, {
-        advice: 'Read its log with `devcluster ssh -- sudo journalctl -u containerd -n 50`.',
-      });
-    }
-    await sleep(1000);
-  }
+/** The exit code of awaitContainerd() when containerd never answered. */
+const CONTAINERD_NOT_READY_EXIT = 75;
+
+/**
+ * Shell that waits, in the guest, up to 2 minutes for containerd to answer
+ * on its socket (systemd's start returns once containerd said it is ready,
+ * so this is normally one call), then exits 75 with ctr's last error.
+ */
+function awaitContainerd(): string {
+  const ctr = `${GUEST_BIN_DIR}/ctr version`;
+  return `{ i=0; until ${ctr} >/dev/null 2>&1; do i=$((i+1)); if [ $i -ge 120 ]; then ${ctr} >&2; exit ${CONTAINERD_NOT_READY_EXIT}; fi; sleep 1; done; }`;
 }
+
+/**
+ * A daemon-reload only when systemd holds an outdated copy of one of these
+ * units (it takes about 5 s in an emulated guest). A unit systemd never
+ * loaded, as on a new node, is read from disk when first used.
+ */
+function reloadIfNeeded(units: readonly string[]): string {
+  return `{ if systemctl show --property=NeedDaemonReload --value ${units.join(' ')} | grep -qx yes; then systemctl daemon-reload; fi; }`;
+}
+
+/** Enabling only adds the boot-time links; without --no-reload it would reload all of systemd as well. */
+const ENABLE = 'systemctl --no-reload enable';
 
 /** /etc/hosts maps the control-plane name to the guest's current address (the guest's kubeconfigs use the name). */
 export async function mapControlPlaneName(ssh: SshSession, address: string): Promise<boolean> {
@@ -155,7 +183,7 @@ export async function startControlPlane(ssh: SshSession, input: ControlPlaneInpu
     // A certificate the host reissued (expiring, a new address) replaces the guest's copy; the API server reloads its serving certificate from the file.
     const changed = await writeGuestFiles(ssh, input.pki.map((f) => ({ path: `/etc/kubernetes/pki/${f.path}`, content: f.content, mode: f.mode })));
     if (changed.length > 0) progress(`updated ${changed.map((f) => f.replace('/etc/kubernetes/pki/', '')).join(', ')}`);
-    await ssh.run(sudo('systemctl enable kubelet >/dev/null 2>&1; systemctl start kubelet'));
+    await ssh.run(sudo(`${ENABLE} kubelet >/dev/null 2>&1; systemctl start kubelet`));
     return 'warm';
   }
   await ssh.run(sudo('mkdir -p /var/log/devcluster'));
@@ -171,7 +199,7 @@ export async function startControlPlane(ssh: SshSession, input: ControlPlaneInpu
     ...input.pki.map((f) => ({ path: `/etc/kubernetes/pki/${f.path}`, content: f.content, mode: f.mode })),
   ];
   await writeGuestFiles(ssh, files);
-  await ssh.run(sudo('systemctl enable kubelet >/dev/null 2>&1'));
+  await ssh.run(sudo(`${ENABLE} kubelet >/dev/null 2>&1`));
   progress('kubeadm init (minutes under software emulation)');
   const watcher = new AbortController();
   const watching = followLog(ssh, KUBEADM_INIT_LOG, progress, watcher.signal);

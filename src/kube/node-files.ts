@@ -11,6 +11,8 @@ export const GUEST_SBIN_DIR = '/usr/local/sbin';
 export const GUEST_CNI_BIN_DIR = '/opt/cni/bin';
 export const GUEST_CNI_CONF_DIR = '/etc/cni/net.d';
 export const CONTAINERD_SOCKET = '/run/containerd/containerd.sock';
+/** containerd's root: where a bundle's preload is extracted. */
+export const CONTAINERD_ROOT = '/var/lib/containerd';
 /** The CRI namespace: images imported elsewhere are invisible to the kubelet. */
 export const CRI_NAMESPACE = 'k8s.io';
 
@@ -86,7 +88,7 @@ function tomlString(s: string): string {
 export function containerdConfig(input: NodeFilesInput): string {
   return `# Written by devcluster; it is rewritten on every start.
 version = 3
-root = "/var/lib/containerd"
+root = "${CONTAINERD_ROOT}"
 state = "/run/containerd"
 
 [grpc]

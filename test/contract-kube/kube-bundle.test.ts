@@ -12,7 +12,10 @@
  * - the bundle's own containerd (a throwaway instance on a private socket)
  *   imports every archive with `ctr -n k8s.io images import`, under the name
  *   kubeadm asks for, complete and unpacked; then its shim and runc run pause,
- *   kube-proxy, and the iptables and nft inside the kube-proxy image (needs root).
+ *   kube-proxy, and the iptables and nft inside the kube-proxy image (needs root);
+ * - the preload (containerd's state made by build.sh), extracted by the very
+ *   script the guest runs, gives that containerd exactly these images,
+ *   complete, unpacked for overlayfs, and runnable (needs root).
  *
  * Building a bundle takes a long time, so this file reads one that exists:
  * DEVCLUSTER_KUBE_BUNDLE (default /var/cache/devcluster-test/kube-bundle/<version>),
@@ -31,6 +34,7 @@ import { join, relative } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { skipUnlessPresent } from '../helpers/prerequisite.ts';
 import { parseBundleManifest, verifyBundleFiles } from '../../src/kube/bundle-manifest.ts';
+import { preloadScript } from '../../src/kube/guest-bundle.ts';
 
 const version = process.env['DEVCLUSTER_KUBE_VERSION'] ?? 'v1.37.2';
 const bundle = process.env['DEVCLUSTER_KUBE_BUNDLE'] ?? `/var/cache/devcluster-test/kube-bundle/${version}`;
@@ -50,6 +54,7 @@ interface Manifest {
   goVersion: string;
   components: Record<string, string>;
   images: ManifestImage[];
+  preload?: { file: string; snapshotter: string; namespace: string };
   files: ManifestFile[];
 }
 
@@ -250,25 +255,24 @@ describe(`Kubernetes node bundle ${version} at ${bundle}`, { skip }, () => {
     }
   });
 
-  const importSkip = skipUnlessPresent(process.getuid?.() === 0 ? false : 'importing into containerd needs root');
-  test('the bundle\'s containerd imports every archive under its kubeadm name, and its runc runs them', { skip: importSkip }, async () => {
-    const m = loadManifest();
-    const tmp = mkdtempSync('/tmp/kube-bundle-import-');
+  /**
+   * A throwaway instance of the bundle's containerd on a private socket. It only stores, unpacks
+   * and runs images: without CRI it needs no CNI. Its own mount namespace keeps its mounts there.
+   */
+  async function bundleContainerd(tmp: string, root: string, snapshotter: 'native' | 'overlayfs'): Promise<(...args: string[]) => string> {
     const sock = join(tmp, 'containerd.sock');
-    // This instance only stores and unpacks images; without CRI it needs no CNI or runc. The
-    // native snapshotter works on any filesystem (overlayfs may not nest where the test runs);
-    // the transfer service unpacks only for the platforms listed here.
+    // The transfer service unpacks only for the platforms listed here.
     writeFileSync(join(tmp, 'config.toml'), [
       'version = 3',
       'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.cri.v1.runtime", "io.containerd.cri.v1.images"]',
       "[[plugins.'io.containerd.transfer.v1.local'.unpack_config]]",
       "  platform = 'linux/amd64'",
-      "  snapshotter = 'native'",
+      `  snapshotter = '${snapshotter}'`,
       '',
     ].join('\n'));
     let log = '';
-    const daemon: ChildProcess = spawn(join(bundle, 'bin/containerd'), [
-      '--config', join(tmp, 'config.toml'), '--root', join(tmp, 'root'), '--state', join(tmp, 'state'), '--address', sock, '--log-level', 'warn',
+    const daemon: ChildProcess = spawn('unshare', ['--mount', '--propagation', 'private', join(bundle, 'bin/containerd'),
+      '--config', join(tmp, 'config.toml'), '--root', root, '--state', join(tmp, 'state'), '--address', sock, '--log-level', 'warn',
     ], { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: `${join(bundle, 'bin')}:/usr/sbin:/usr/bin:/sbin:/bin` } });
     daemon.stderr?.on('data', (d: Buffer) => { log += d.toString(); });
     const exited = new Promise<void>((resolve) => daemon.once('exit', () => resolve()));
@@ -288,24 +292,63 @@ describe(`Kubernetes node bundle ${version} at ${bundle}`, { skip }, () => {
       if (spawnSync(join(bundle, 'bin/ctr'), ['--address', sock, 'version'], { timeout: 10_000 }).status === 0) break;
       await sleep(100);
     }
+    return ctr;
+  }
+
+  /** Each image as containerd lists it, and whether its content is complete and unpacked. */
+  function assertHoldsBundleImages(ctr: (...args: string[]) => string, m: Manifest, snapshotter: string): void {
     for (const image of m.images) {
-      ctr('images', 'import', '--snapshotter', 'native', '--platform', 'linux/amd64', join(bundle, image.file));
       const row = ctr('images', 'ls', `name==${image.ref}`).trim().split('\n').slice(1).map((l) => l.split(/\s+/));
-      assert.deepEqual(row.map((r) => [r[0], r[2]]), [[image.ref, image.manifestDigest]], `${image.file} as containerd sees it`);
-      assert.match(ctr('images', 'check', `name==${image.ref}`), /\scomplete\s/, `${image.ref}: content incomplete`);
+      assert.deepEqual(row.map((r) => [r[0], r[2]]), [[image.ref, image.manifestDigest]], `${image.ref} as containerd sees it`);
+      const check = ctr('images', 'check', '--snapshotter', snapshotter, `name==${image.ref}`);
+      assert.match(check, /\scomplete\s/, `${image.ref}: content incomplete`);
+      assert.match(check, /\strue\s*$/m, `${image.ref}: not unpacked for ${snapshotter}`);
     }
     assert.deepEqual(ctr('images', 'ls', '-q').trim().split('\n').sort(), m.images.map((i) => i.ref).sort());
-    const snapshots = ctr('snapshots', '--snapshotter', 'native', 'ls').trim().split('\n').slice(1);
-    assert.ok(snapshots.length >= m.images.length, `only ${snapshots.length} snapshots for ${m.images.length} images:\n${snapshots.join('\n')}`);
+  }
 
-    // Containers from the imported images, through the bundle's shim and runc (found on the daemon's PATH).
+  /** Containers from the bundle's images, through the bundle's shim and runc (found on the daemon's PATH). */
+  function assertRunsBundleImages(ctr: (...args: string[]) => string, m: Manifest, snapshotter: string): void {
     let containers = 0;
     const inContainer = (ref: string, ...command: string[]): string =>
-      ctr('run', '--snapshotter', 'native', '--rm', ref, `check-${++containers}`, ...command).trim();
+      ctr('run', '--snapshotter', snapshotter, '--rm', ref, `check-${++containers}`, ...command).trim();
     const ref = (name: string): string => m.images.find((i) => i.ref.startsWith(`registry.k8s.io/${name}:`))?.ref ?? assert.fail(`no ${name} image`);
     assert.match(inContainer(ref('pause'), '/pause', '-v'), new RegExp(`^pause\\.c v${m.components['pause'] ?? ''}-`));
     assert.equal(inContainer(ref('kube-proxy'), '/usr/local/bin/kube-proxy', '--version'), `Kubernetes ${version}`);
     assert.match(inContainer(ref('kube-proxy'), '/usr/sbin/iptables', '--version'), /^iptables v\d+\.\d+\.\d+ \(nf_tables\)$/);
     assert.match(inContainer(ref('kube-proxy'), '/usr/sbin/nft', '--version'), /^nftables v\d+\.\d+\.\d+/);
+  }
+
+  const rootSkip = skipUnlessPresent(process.getuid?.() === 0 ? false : 'unpacking images into containerd needs root');
+  test('the bundle\'s containerd imports every archive under its kubeadm name, and its runc runs them', { skip: rootSkip }, async () => {
+    const m = loadManifest();
+    const tmp = mkdtempSync('/tmp/kube-bundle-import-');
+    // The native snapshotter works on any filesystem (overlayfs may not nest where the test runs).
+    const ctr = await bundleContainerd(tmp, join(tmp, 'root'), 'native');
+    for (const image of m.images) ctr('images', 'import', '--snapshotter', 'native', '--platform', 'linux/amd64', join(bundle, image.file));
+    assertHoldsBundleImages(ctr, m, 'native');
+    assertRunsBundleImages(ctr, m, 'native');
+  });
+
+  test('the preload, extracted as the guest extracts it, is containerd\'s state for exactly these images, unpacked and runnable', { skip: rootSkip }, async () => {
+    const m = loadManifest();
+    // build.sh makes the preload whenever it runs as root, as it does here.
+    assert.deepEqual(m.preload, { file: 'preload/containerd-overlayfs.tar', snapshotter: 'overlayfs', namespace: 'k8s.io' });
+    const tmp = mkdtempSync('/var/tmp/kube-bundle-preload-');
+    const root = join(tmp, 'root');
+    const extract = (): string => {
+      const r = spawnSync('sh', ['-c', ['set -e', ...preloadScript(join(bundle, m.preload?.file ?? ''), root), 'preload_wait'].join('\n')], { encoding: 'utf8' });
+      assert.equal(r.status, 0, `the guest's extraction: ${r.stdout}${r.stderr}`);
+      return r.stdout.trim();
+    };
+    assert.equal(extract(), 'preloaded');
+    assert.equal(lstatSync(root).mode & 0o7777, 0o711);
+    assert.equal(existsSync(`${root}.devcluster-preload`), false, 'the staging directory was renamed into place');
+    const ctr = await bundleContainerd(tmp, root, 'overlayfs');
+    assertHoldsBundleImages(ctr, m, 'overlayfs');
+    assertRunsBundleImages(ctr, m, 'overlayfs');
+    // A containerd that has state keeps it: the script extracts nothing over it.
+    assert.equal(extract(), '');
+    assertHoldsBundleImages(ctr, m, 'overlayfs');
   });
 });

@@ -126,6 +126,18 @@ describe('kube bundle manifest', () => {
     assert.deepEqual(problemsOf(raw3), ['components.kubernetes (v1.36.0) differs from kubernetesVersion (v1.37.2)']);
   });
 
+
+  test('a preload is optional; when given it is a listed file made for the guest\'s snapshotter and the CRI namespace', () => {
+    assert.equal(parsed(goodManifest()).preload, undefined);
+    const withPreload = { ...goodManifest(), preload: { file: 'images/pause_3.10.2.tar', snapshotter: 'overlayfs', namespace: 'k8s.io' } };
+    assert.deepEqual(parsed(withPreload).preload, { file: 'images/pause_3.10.2.tar', snapshotter: 'overlayfs', namespace: 'k8s.io' });
+    assert.deepEqual(problemsOf({ ...goodManifest(), preload: { file: 'preload/missing.tar', snapshotter: 'native', namespace: 'default' } }), [
+      'preload.file must be one of the listed files',
+      'preload.snapshotter must be "overlayfs" (the guest\'s), not "native"',
+      'preload.namespace must be "k8s.io" (the CRI\'s), not "default"',
+    ]);
+    assert.deepEqual(problemsOf({ ...goodManifest(), preload: 'preload.tar' }), ['preload, when present, must be an object']);
+  });
   test('a changed byte, a wrong mode, a missing and an unlisted file are each found, and nothing is changed', async () => {
     const raw = goodManifest();
     const files = raw['files'] as Array<Record<string, unknown>>;

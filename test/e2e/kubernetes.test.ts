@@ -113,9 +113,12 @@ describe('Kubernetes in the QEMU guest (software emulation)', { skip }, () => {
   test('start brings up a Ready node and a kubectl context beside the entries already there', { timeout: 75 * 60_000 }, async () => {
     const started = await e2e(['start', '-p', PROFILE, ...VM, '-o', 'json'], env);
     assert.equal(started.code, 0, `start:\n${started.stdout}\n${started.stderr}`);
-    const result = JSON.parse(started.stdout) as { kubernetes: { version: string; server: string; context: string; bootstrap: string }; timings: Array<{ title: string; ms: number }> };
+    const result = JSON.parse(started.stdout) as { kubernetes: { version: string; server: string; context: string; bootstrap: string; images: string }; timings: Array<{ title: string; ms: number }> };
     assert.equal(result.kubernetes.version, VERSION);
     assert.equal(result.kubernetes.bootstrap, 'initialized');
+    // A bundle built as root carries containerd's state (images/kubernetes/build.sh's preload part); the node then starts from it.
+    const hasPreload = (JSON.parse(readFileSync(join(BUNDLE, 'manifest.json'), 'utf8')) as { preload?: unknown }).preload !== undefined;
+    assert.equal(result.kubernetes.images, hasPreload ? 'preloaded' : 'imported');
     assert.equal(result.kubernetes.context, PROFILE);
     process.stderr.write(`start timings: ${result.timings.map((t) => `${t.title} ${(t.ms / 1000).toFixed(1)}s`).join('; ')}\n`);
 
@@ -213,8 +216,9 @@ spec:
     // The accelerator is given again (a flag is not kept by the profile), so no KVM probe runs.
     const started = await e2e(['start', '-p', PROFILE, '--qemu-accel=tcg', '-o', 'json'], env);
     assert.equal(started.code, 0, `warm start:\n${started.stdout}\n${started.stderr}`);
-    const result = JSON.parse(started.stdout) as { kubernetes: { bootstrap: string }; timings: Array<{ title: string; ms: number }> };
+    const result = JSON.parse(started.stdout) as { kubernetes: { bootstrap: string; images: string }; timings: Array<{ title: string; ms: number }> };
     assert.equal(result.kubernetes.bootstrap, 'warm');
+    assert.equal(result.kubernetes.images, 'present');
     process.stderr.write(`warm start timings: ${result.timings.map((t) => `${t.title} ${(t.ms / 1000).toFixed(1)}s`).join('; ')}\n`);
     assert.equal(await guest('cat /var/lib/devcluster/kubeadm-init.done; stat -c %Y /var/log/devcluster/kubeadm-init.log'), initDone, 'kubeadm init did not run again');
     assert.equal(ok(kubectl('get', 'node', PROFILE, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'), 'node').trim(), 'True');

@@ -26,8 +26,19 @@ type bundleManifest struct {
 	GoVersion         string            `json:"goVersion"`
 	Components        map[string]string `json:"components"`
 	Images            []bundleImage     `json:"images"`
+	Preload           *bundlePreload    `json:"preload,omitempty"`
 	Files             []bundleFile      `json:"files"`
 }
+
+// bundlePreload names the archive of containerd's state holding the images
+// unpacked (build.sh's preload part), when the bundle has one.
+type bundlePreload struct {
+	File        string `json:"file"`
+	Snapshotter string `json:"snapshotter"`
+	Namespace   string `json:"namespace"`
+}
+
+const preloadFile = "preload/containerd-overlayfs.tar"
 
 type bundleImage struct {
 	Ref            string `json:"ref"`
@@ -92,6 +103,9 @@ func manifestCommand(args []string) error {
 			return err
 		}
 		m.Files = append(m.Files, f)
+		if rel == preloadFile {
+			m.Preload = &bundlePreload{File: rel, Snapshotter: "overlayfs", Namespace: "k8s.io"}
+		}
 		if strings.HasPrefix(rel, "images/") && strings.HasSuffix(rel, ".tar") {
 			img, err := readImageRef(p)
 			if err != nil {
