@@ -7,7 +7,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const ALL = ['cli-startup', 'seed-iso', 'download', 'qemu-start', 'kube-start'];
+const ALL = ['cli-startup', 'seed-iso', 'download', 'qemu-start', 'kube-start', 'bundle-build'];
 const chosen = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ALL;
 let failed = 0;
 for (const name of chosen) {

@@ -2,6 +2,7 @@ import { access, constants } from 'node:fs/promises';
 import { posix, win32 } from 'node:path';
 import type { run } from '../../src/host/exec.ts';
 import { findOnPath } from '../../src/host/path-search.ts';
+import { readRegistryValue } from '../../src/host/windows-registry.ts';
 
 /** Where VBoxManage was found, for doctor and errors ("VBOX_MSI_INSTALL_PATH"). */
 export type VBoxManageSource = 'VBOX_INSTALL_PATH' | 'VBOX_MSI_INSTALL_PATH' | 'default folder' | 'registry InstallDir' | 'PATH';
@@ -18,7 +19,7 @@ export interface LocateHost {
   platform: NodeJS.Platform;
   /** Whether a file can be run (exists on Windows). */
   isProgram(path: string): Promise<boolean>;
-  /** `reg query HKLM\SOFTWARE\Oracle\VirtualBox /v InstallDir` output, or undefined when there is none. */
+  /** The registry's HKLM\SOFTWARE\Oracle\VirtualBox InstallDir, or undefined when there is none. */
   registryInstallDir(): Promise<string | undefined>;
 }
 
@@ -34,12 +35,6 @@ export function defaultFolders(env: NodeJS.ProcessEnv, platform: NodeJS.Platform
   }
   if (platform === 'darwin') return ['/Applications/VirtualBox.app/Contents/MacOS', '/usr/local/bin'];
   return ['/usr/bin', '/usr/local/bin', '/opt/VirtualBox', '/usr/lib/virtualbox'];
-}
-
-/** The InstallDir value of `reg query` output: "    InstallDir    REG_SZ    C:\Program Files\Oracle\VirtualBox\". */
-export function parseRegInstallDir(text: string): string | undefined {
-  const m = /^\s*InstallDir\s+REG_(?:EXPAND_)?SZ\s+(.+?)\s*$/im.exec(text);
-  return m?.[1];
 }
 
 /**
@@ -98,14 +93,6 @@ export function localLocateHost(env: NodeJS.ProcessEnv, platform: NodeJS.Platfor
     env,
     platform,
     isProgram: (p) => isProgram(p, platform),
-    registryInstallDir: async () => {
-      if (platform !== 'win32') return undefined;
-      try {
-        const r = await exec('reg', ['query', 'HKLM\\SOFTWARE\\Oracle\\VirtualBox', '/v', 'InstallDir'], { timeoutMs: 10_000, parse: true, okExitCodes: [1] });
-        return r.exitCode === 0 ? parseRegInstallDir(r.stdout) : undefined;
-      } catch {
-        return undefined;
-      }
-    },
+    registryInstallDir: async () => (platform === 'win32' ? (await readRegistryValue(exec, 'HKLM\\SOFTWARE\\Oracle\\VirtualBox', 'InstallDir'))?.data : undefined),
   };
 }

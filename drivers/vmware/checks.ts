@@ -6,7 +6,8 @@ import type { Check, CheckContext, CheckOutcome, FixCommand } from '../../src/do
 import { WINDOWS_QUERIES } from '../../src/doctor/windows-queries.ts';
 import { ANY_EXIT_CODE } from '../../src/host/exec.ts';
 import { powershellJson } from '../../src/host/powershell.ts';
-import { defaultVmwareHost, findVmrun, productFor, productName, readRegistryValue, REGISTRY_LOCATIONS, unsupportedArch } from './host.ts';
+import { readRegistryValue } from '../../src/host/windows-registry.ts';
+import { defaultVmwareHost, findVmrun, productFor, productName, REGISTRY_LOCATIONS, unsupportedArch } from './host.ts';
 import type { VmrunSearch, VmwareHost } from './host.ts';
 import { describeVmnet8, readVmnet8 } from './network.ts';
 import type { Vmnet8 } from './network.ts';

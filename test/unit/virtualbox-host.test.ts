@@ -2,7 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultFolders, findVBoxManage, parseRegInstallDir, programName } from '../../drivers/virtualbox/locate.ts';
+import { defaultFolders, findVBoxManage, programName } from '../../drivers/virtualbox/locate.ts';
+import { parseRegQueryValue } from '../../src/host/windows-registry.ts';
 import type { LocateHost } from '../../drivers/virtualbox/locate.ts';
 import { explainVBoxLog, usedNem } from '../../drivers/virtualbox/vbox-log.ts';
 import { addressesOf, allowedRanges, chooseSubnet, occupiedSubnets } from '../../drivers/virtualbox/hostonly-plan.ts';
@@ -35,7 +36,7 @@ describe('locating VBoxManage', () => {
     assert.deepEqual(await findVBoxManage(fakeHost('win32', env, ['E:\\VBox\\VBoxManage.exe'])).then((f) => [f?.path, f?.source]), ['E:\\VBox\\VBoxManage.exe', 'VBOX_INSTALL_PATH']);
     assert.deepEqual(await findVBoxManage(fakeHost('win32', env, ['F:\\MSI\\VBoxManage.exe'])).then((f) => [f?.path, f?.source]), ['F:\\MSI\\VBoxManage.exe', 'VBOX_MSI_INSTALL_PATH']);
     assert.deepEqual(await findVBoxManage(fakeHost('win32', env, ['C:\\Program Files\\Oracle\\VirtualBox\\VBoxManage.exe'])).then((f) => f?.source), 'default folder');
-    const reg = parseRegInstallDir(fixture('reg-query-installdir.txt'));
+    const reg = parseRegQueryValue(fixture('reg-query-installdir.txt'), 'InstallDir');
     assert.equal(reg, 'D:\\Apps\\Oracle\\VirtualBox\\');
     const viaRegistry = await findVBoxManage(fakeHost('win32', env, ['D:\\Apps\\Oracle\\VirtualBox\\VBoxManage.exe'], reg));
     assert.deepEqual([viaRegistry?.path, viaRegistry?.source], ['D:\\Apps\\Oracle\\VirtualBox\\VBoxManage.exe', 'registry InstallDir']);
