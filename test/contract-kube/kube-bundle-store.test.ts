@@ -18,6 +18,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { skipUnlessPresent } from '../helpers/prerequisite.ts';
 import { runCli, snapshotTree, tempDir } from '../helpers/cli.ts';
+import { formatBytes } from '../../src/image/progress.ts';
 import { findBundle } from '../../src/kube/bundle-store.ts';
 
 const version = process.env['DEVCLUSTER_KUBE_VERSION'] ?? 'v1.37.2';
@@ -58,7 +59,7 @@ describe('the built bundle through devcluster bundle import and list', { skip },
     assert.ok(b.sizeBytes > 100 * 1024 * 1024, `${b.sizeBytes} bytes`);
     const table = await runCli(['bundle', 'list'], { home });
     assert.equal(table.code, 0, table.stderr);
-    assert.match(table.stdout, new RegExp(`^${version.replace(/\./g, '\\.')}\\s+import\\s+containerd ${manifest.components['containerd']}, runc ${manifest.components['runc']}, etcd ${manifest.components['etcd']}, \\+4 more\\s+${manifest.images.length}\\s+\\d+ MiB\\s+ok$`, 'm'));
+    assert.match(table.stdout, new RegExp(`^${version.replace(/\./g, '\\.')}\\s+import\\s+containerd ${manifest.components['containerd']}, runc ${manifest.components['runc']}, etcd ${manifest.components['etcd']}, \\+4 more\\s+${manifest.images.length}\\s+${formatBytes(b.sizeBytes).replace(/\./g, '\\.')}\\s+ok$`, 'm'));
   });
 
   test('as a .tar it is extracted, verified and cached in another home; into this one it changes nothing', async () => {
