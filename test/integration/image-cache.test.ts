@@ -2,8 +2,7 @@ import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, open, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, open, readFile, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,13 +13,13 @@ import { parseCatalog } from '../../src/image/catalog.ts';
 import type { Catalog } from '../../src/image/catalog.ts';
 import { resolveImage } from '../../src/image/resolve.ts';
 import { homePaths } from '../../src/profile/paths.ts';
-import { REPO, runCli, snapshotTree } from '../helpers/cli.ts';
+import { REPO, runCli, snapshotTree, tempDir } from '../helpers/cli.ts';
 import { FaultServer, sha256, testBytes } from '../helpers/image-server.ts';
 import { QEMU_IMG_MISSING, cleanQcow2 } from '../helpers/disk-images.ts';
 import { rejectsWith } from '../helpers/errors.ts';
 
 // A real qcow2: every image is read by qemu-img before it enters the cache.
-const DISK = QEMU_IMG_MISSING === false ? await readFile(await cleanQcow2(await mkdtemp(join(tmpdir(), 'devcluster-disk-')), 'tiny.qcow2', '3M')) : Buffer.alloc(0);
+const DISK = QEMU_IMG_MISSING === false ? await readFile(await cleanQcow2(await tempDir('devcluster-disk-'), 'tiny.qcow2', '3M')) : Buffer.alloc(0);
 const KERNEL = testBytes(20 * 1024, 12);
 const INITRD = testBytes(30 * 1024, 13);
 const FAST = { backoffMs: 5, maxBackoffMs: 20, stallTimeoutMs: 2000, retries: 2, env: {} };
@@ -38,7 +37,7 @@ beforeEach(() => {
 });
 
 async function tempHome(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'devcluster-imgcache-'));
+  return tempDir('devcluster-imgcache-');
 }
 
 async function until(condition: () => boolean, what: string): Promise<void> {
@@ -369,7 +368,7 @@ describe('image build', { skip: QEMU_IMG_MISSING }, () => {
   const facts = { platform: 'linux' as const, arch: 'x64', uid: 0, offline: false };
 
   async function recipe(script: string, name = 'debian'): Promise<string> {
-    const dir = await mkdtemp(join(tmpdir(), 'devcluster-recipes-'));
+    const dir = await tempDir('devcluster-recipes-');
     await mkdir(join(dir, name));
     await writeFile(join(dir, name, 'build.sh'), script);
     await chmod(join(dir, name, 'build.sh'), 0o755);
@@ -378,7 +377,7 @@ describe('image build', { skip: QEMU_IMG_MISSING }, () => {
 
   /** A PATH whose `docker` answers `docker info` with the given exit code (no real Docker, no network). */
   async function fakeDocker(exitCode: number): Promise<NodeJS.ProcessEnv> {
-    const bin = await mkdtemp(join(tmpdir(), 'devcluster-fakebin-'));
+    const bin = await tempDir('devcluster-fakebin-');
     await writeFile(join(bin, 'docker'), `#!/bin/sh\necho "Cannot connect to the Docker daemon" >&2\nexit ${exitCode}\n`);
     await chmod(join(bin, 'docker'), 0o755);
     return { ...process.env, PATH: `${bin}:/usr/bin:/bin` };
@@ -515,7 +514,7 @@ describe('image commands', { skip: QEMU_IMG_MISSING }, () => {
   });
 
   test('image build photon without Docker is IMAGE_BUILD_UNAVAILABLE', async () => {
-    const emptyPath = await mkdtemp(join(tmpdir(), 'devcluster-nopath-'));
+    const emptyPath = await tempDir('devcluster-nopath-');
     const r = await runCli(['image', 'build', 'photon'], { home, env: { ...env, PATH: emptyPath } });
     assert.equal(r.code, 38, r.stderr);
     assert.match(r.stderr, /IMAGE_BUILD_UNAVAILABLE/);

@@ -1,8 +1,8 @@
 import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, rm } from 'node:fs/promises';
+import { tempDir } from '../helpers/cli.ts';
 import { join } from 'node:path';
 import { ImageCache } from '../../src/image/cache.ts';
 import type { FetchRequest } from '../../src/image/cache.ts';
@@ -27,7 +27,7 @@ after(async () => {
   await server.close();
 });
 beforeEach(async () => {
-  root = await mkdtemp(join(tmpdir(), 'devcluster-dl-'));
+  root = await tempDir('devcluster-dl-');
   cache = new ImageCache(join(root, 'cache', 'images'));
   server.requests.length = 0;
 });

@@ -1,14 +1,13 @@
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { access, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImageCache, hashFile } from '../../src/image/cache.ts';
 import { imageUsage, imageUsers } from '../../src/image/references.ts';
 import type { BaseMediaHolder } from '../../src/image/references.ts';
 import { pruneImages, removeImage } from '../../src/image/removal.ts';
 import { resolveImage } from '../../src/image/resolve.ts';
-import { runCli, snapshotTree } from '../helpers/cli.ts';
+import { runCli, snapshotTree, tempDir } from '../helpers/cli.ts';
 import { sha256, testBytes } from '../helpers/image-server.ts';
 import { QEMU_IMG_MISSING, cleanQcow2 } from '../helpers/disk-images.ts';
 
@@ -25,7 +24,7 @@ let diskSha: string;
 let source: string;
 
 async function manifestFor(name: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `devcluster-build-${name}-`));
+  const dir = await tempDir(`devcluster-build-${name}-`);
   await writeFile(join(dir, 'disk.qcow2'), disk);
   await writeFile(join(dir, 'vmlinuz'), KERNEL);
   await writeFile(join(dir, 'initrd.img'), INITRD);
@@ -42,7 +41,7 @@ async function manifestFor(name: string): Promise<string> {
 
 /** A home where the same bytes are imported as team-a and team-b, through the real CLI. */
 async function twoNames(): Promise<string> {
-  const home = await mkdtemp(join(tmpdir(), 'devcluster-refcount-'));
+  const home = await tempDir('devcluster-refcount-');
   for (const name of ['team-a', 'team-b']) {
     const r = await runCli(['image', 'import', await manifestFor(name)], { home });
     assert.equal(r.code, 0, r.stderr);
@@ -71,7 +70,7 @@ function cacheFiles(tree: Record<string, string>): Record<string, string> {
 
 before(async () => {
   if (QEMU_IMG_MISSING !== false) return;
-  const dir = await mkdtemp(join(tmpdir(), 'devcluster-refcount-disk-'));
+  const dir = await tempDir('devcluster-refcount-disk-');
   source = await cleanQcow2(dir, 'shared.qcow2', '2M');
   disk = await readFile(source);
   diskSha = sha256(disk);

@@ -1,14 +1,13 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rename, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { ImageCache } from '../../src/image/cache.ts';
 import { buildImage } from '../../src/image/build.ts';
 import { parseCatalog } from '../../src/image/catalog.ts';
 import { resolveImage } from '../../src/image/resolve.ts';
 import { homePaths } from '../../src/profile/paths.ts';
-import { runCli } from '../helpers/cli.ts';
+import { runCli, tempDir } from '../helpers/cli.ts';
 import { FaultServer, sha256, testBytes } from '../helpers/image-server.ts';
 import {
   QEMU_IMG_MISSING, backedQcow2, childVmdk, cleanOva, cleanQcow2, dataFileQcow2, flatVmdk, ovfNaming, rawDisk, streamVmdk, writeTar,
@@ -28,7 +27,7 @@ let work: string;
 let secret: string;
 
 async function tempHome(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'devcluster-imgsafety-'));
+  return tempDir('devcluster-imgsafety-');
 }
 
 /** Nothing of the image reached the cache: no digest folder, no staging or partial file, no index entry or memo. */
@@ -64,7 +63,7 @@ async function writeManifest(dir: string, name: string, disk: string, kind = 'qc
 }
 
 before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'devcluster-images-'));
+  work = await tempDir('devcluster-images-');
   secret = join(work, 'host-secret.txt');
   await writeFile(secret, 'a file on the host the guest must never read\n');
 });
@@ -206,7 +205,7 @@ describe('image import and image build', { skip: QEMU_IMG_MISSING }, () => {
   test('without qemu-img the check cannot run: IMAGE_CHECK_UNAVAILABLE (exit 33), nothing cached', async () => {
     const dir = await mkdtemp(join(work, 'noqemu-'));
     const manifest = await writeManifest(join(dir, 'out'), 'good-build', await cleanQcow2(dir));
-    const emptyPath = await mkdtemp(join(tmpdir(), 'devcluster-nopath-'));
+    const emptyPath = await tempDir('devcluster-nopath-');
     const home = await tempHome();
     const r = await runCli(['image', 'import', manifest], { home, env: { PATH: emptyPath } });
     assert.equal(r.code, 33, r.stderr);
