@@ -1,6 +1,6 @@
 import { access, constants } from 'node:fs/promises';
 import { dirname, posix, win32 } from 'node:path';
-import type { RunOptions, RunResult } from '../../src/host/exec.ts';
+import type { Exec } from '../../src/host/process.ts';
 import { findOnPath } from '../../src/host/path-search.ts';
 import { readRegistryValue } from '../../src/host/windows-registry.ts';
 
@@ -11,7 +11,7 @@ import { readRegistryValue } from '../../src/host/windows-registry.ts';
  * temporary folder.
  */
 
-export type Exec = (command: string, args: readonly string[], options?: RunOptions) => Promise<RunResult>;
+export type { Exec };
 
 /** vmrun's -T: Workstation (Windows, Linux) or Fusion (macOS). */
 export type VmwareProduct = 'ws' | 'fusion';

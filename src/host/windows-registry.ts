@@ -1,8 +1,5 @@
-import type { RunOptions, RunResult } from './exec.ts';
 import { ANY_EXIT_CODE } from './exec.ts';
-
-/** The exec layer's run(), or a scripted double of it in tests. */
-export type RegistryExec = (command: string, args: readonly string[], options?: RunOptions) => Promise<RunResult>;
+import type { Exec } from './process.ts';
 
 /**
  * One value from `reg query <key> /v <name>` output:
@@ -32,7 +29,7 @@ export interface RegistryValue {
  * absent, empty, or reg.exe cannot run (a lookup that finds nothing is not an
  * error for the callers: each falls back to other places).
  */
-export async function readRegistryValue(exec: RegistryExec, key: string, value: string): Promise<RegistryValue | undefined> {
+export async function readRegistryValue(exec: Exec, key: string, value: string): Promise<RegistryValue | undefined> {
   const r = await exec('reg', ['query', key, '/v', value], { timeoutMs: 10_000, parse: true, okExitCodes: ANY_EXIT_CODE }).catch(() => undefined);
   if (r === undefined || r.exitCode !== 0) return undefined;
   const data = parseRegQueryValue(r.stdout, value);
